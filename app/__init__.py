@@ -1,0 +1,1 @@
+"""The loyalty program's backend."""

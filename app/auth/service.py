@@ -1,0 +1,291 @@
+"""Sessions: sign-in with throttling, rotating refresh tokens, sign-out, and bearer tokens to actors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import tokens
+from app.auth.actors import Actor, MemberActor, StaffActor, require_admin
+from app.auth.models import AuthSession, LoginFailure, RefreshToken
+from app.auth.passwords import PasswordHasher, check_strength
+from app.clock import Clock
+from app.db import Database
+from app.errors import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    RateLimited,
+    RefreshTokenExpired,
+    RefreshTokenInvalid,
+    RefreshTokenReused,
+    SessionRevoked,
+)
+from app.ledger import service as ledger_service
+from app.members import service as members_service
+from app.members.models import Member
+from app.program import service as program_service
+from app.settings import Settings
+from app.staff import service as staff_service
+from app.staff.models import Staff
+
+
+@dataclass(frozen=True, slots=True)
+class AuthTokens:
+    access_token: str
+    access_token_expires_at: dt.datetime
+    refresh_token: str
+    subject_kind: str
+    subject_id: uuid.UUID
+
+
+async def start_session(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    subject_kind: str,
+    subject_id: uuid.UUID,
+    now: dt.datetime,
+) -> AuthTokens:
+    """Building block: a new session family with its first refresh token. Never commits."""
+    auth_session = AuthSession(subject_kind=subject_kind, subject_id=subject_id, created_at=now)
+    session.add(auth_session)
+    return await _issue(session, settings, auth_session, now)
+
+
+async def _issue(
+    session: AsyncSession, settings: Settings, auth_session: AuthSession, now: dt.datetime
+) -> AuthTokens:
+    refresh = tokens.new_refresh_token()
+    session.add(
+        RefreshToken(
+            session_id=auth_session.id,
+            token_hash=tokens.hash_refresh_token(refresh),
+            created_at=now,
+            expires_at=now + dt.timedelta(days=settings.refresh_token_ttl_days),
+        )
+    )
+    access, expires_at = tokens.issue_access_token(
+        settings,
+        subject_kind=auth_session.subject_kind,
+        subject_id=auth_session.subject_id,
+        session_id=auth_session.id,
+        now=now,
+    )
+    return AuthTokens(
+        access, expires_at, refresh, auth_session.subject_kind, auth_session.subject_id
+    )
+
+
+async def register_member(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    hasher: PasswordHasher,
+    new: members_service.NewMember,
+) -> tuple[AuthTokens, Member]:
+    """Sign a new member up: the member, an empty account in the lowest tier, and a session."""
+    members_service.check_email(new.email)
+    check_strength(new.password)
+    password_hash = await hasher.hash(new.password)  # before the transaction: it is slow
+    now = clock.now()
+    try:
+        async with db.transaction() as session:
+            rules = await program_service.current_rules(session)
+            member = await members_service.add_member(
+                session, new, password_hash=password_hash, now=now
+            )
+            await ledger_service.open_account(
+                session,
+                member.id,
+                tier_code=rules.lowest_tier.code,
+                tier_year_days=rules.tier_window_days,
+                now=now,
+            )
+            result = await start_session(
+                session, settings, subject_kind="member", subject_id=member.id, now=now
+            )
+    except IntegrityError:
+        # Two sign-ups with one e-mail at the same moment: the unique index decided.
+        raise EmailTaken(field="email") from None
+    return result, member
+
+
+async def create_staff(
+    db: Database,
+    actor: Actor,
+    clock: Clock,
+    hasher: PasswordHasher,
+    new: staff_service.NewStaff,
+    *,
+    password: str,
+) -> Staff:
+    """An admin creates a staff account bound to stores (`loyalty create-admin` uses it too)."""
+    require_admin(actor)
+    members_service.check_email(new.email)
+    check_strength(password)
+    password_hash = await hasher.hash(password)
+    try:
+        async with db.transaction() as session:
+            return await staff_service.add_staff(
+                session, actor, new, password_hash=password_hash, now=clock.now()
+            )
+    except IntegrityError:
+        raise EmailTaken(
+            "A staff account with this e-mail exists already.", field="email"
+        ) from None
+
+
+async def login(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    hasher: PasswordHasher,
+    *,
+    kind: str,
+    email: str,
+    password: str,
+    client_address: str | None,
+) -> AuthTokens:
+    """Sign a member (`kind="member"`) or a staff member (`kind="staff"`) in.
+
+    After `login_max_failures` failures in `login_window_seconds`, for the account or for the
+    client address, every attempt answers RATE_LIMITED until the window has passed.
+    """
+    now = clock.now()
+    normalized = members_service.normalize_email(email)
+    keys = [f"account:{kind}:{normalized}"]
+    if client_address:
+        keys.append(f"address:{client_address}")
+    since = now - dt.timedelta(seconds=settings.login_window_seconds)
+    async with db.read() as session:
+        for key in keys:
+            failures = await session.scalar(
+                select(func.count())
+                .select_from(LoginFailure)
+                .where(LoginFailure.key == key, LoginFailure.created_at > since)
+            )
+            if (failures or 0) >= settings.login_max_failures:
+                raise RateLimited()
+        if kind == "member":
+            member = await members_service.find_member_by_email(session, normalized)
+            subject = (member.id, member.password_hash, member.active) if member else None
+        else:
+            staff = await staff_service.find_staff_by_email(session, normalized)
+            subject = (staff.id, staff.password_hash, staff.active) if staff else None
+
+    # Verified outside any transaction: argon2 takes tens of milliseconds on purpose.
+    ok = await hasher.verify(password, subject[1] if subject else None)
+    async with db.transaction() as session:
+        if not ok or subject is None:
+            for key in keys:
+                session.add(LoginFailure(key=key, created_at=now))
+                await session.execute(
+                    delete(LoginFailure).where(
+                        LoginFailure.key == key, LoginFailure.created_at <= since
+                    )
+                )
+            failed = True
+        else:
+            failed = False
+            await session.execute(delete(LoginFailure).where(LoginFailure.key == keys[0]))
+            if not subject[2]:
+                raise AccountDisabled()
+            result = await start_session(
+                session, settings, subject_kind=kind, subject_id=subject[0], now=now
+            )
+    if failed:
+        # Raised after the block, so that the failure is committed, not rolled back.
+        raise InvalidCredentials()
+    return result
+
+
+async def refresh_session(
+    db: Database, settings: Settings, clock: Clock, *, refresh_token: str
+) -> AuthTokens:
+    """Spend a refresh token for a new pair. A spent token presented again closes the family."""
+    now = clock.now()
+    token_hash = tokens.hash_refresh_token(refresh_token)
+    reused = False
+    async with db.transaction() as session:
+        row = (
+            await session.execute(
+                select(RefreshToken, AuthSession)
+                .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+                .where(RefreshToken.token_hash == token_hash)
+                .with_for_update()
+            )
+        ).one_or_none()
+        if row is None:
+            raise RefreshTokenInvalid()
+        token, auth_session = row
+        if auth_session.revoked_at is not None:
+            raise SessionRevoked()
+        if token.spent_at is not None:
+            await _revoke(session, auth_session.id, now, "refresh_token_reused")
+            reused = True
+        elif token.expires_at <= now:
+            raise RefreshTokenExpired()
+        else:
+            spent = await session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.id == token.id, RefreshToken.spent_at.is_(None))  # type: ignore[union-attr]
+                .values(spent_at=now)
+            )
+            if spent.rowcount != 1:  # type: ignore[attr-defined]
+                raise RefreshTokenInvalid()
+            await _check_subject_active(session, auth_session)
+            result = await _issue(session, settings, auth_session, now)
+    if reused:
+        raise RefreshTokenReused()
+    return result
+
+
+async def logout(db: Database, clock: Clock, *, refresh_token: str) -> None:
+    """Close the session family the refresh token belongs to. Unknown tokens are a no-op."""
+    token_hash = tokens.hash_refresh_token(refresh_token)
+    async with db.transaction() as session:
+        session_id = await session.scalar(
+            select(RefreshToken.session_id).where(RefreshToken.token_hash == token_hash)
+        )
+        if session_id is not None:
+            await _revoke(session, session_id, clock.now(), "logout")
+
+
+async def _revoke(
+    session: AsyncSession, session_id: uuid.UUID, now: dt.datetime, reason: str
+) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))  # type: ignore[union-attr]
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+async def _check_subject_active(session: AsyncSession, auth_session: AuthSession) -> None:
+    if auth_session.subject_kind == "member":
+        member = await members_service.find_member(session, auth_session.subject_id)
+        active = member is not None and member.active
+    else:
+        staff = await staff_service.find_staff(session, auth_session.subject_id)
+        active = staff is not None and staff.active
+    if not active:
+        raise AccountDisabled()
+
+
+async def actor_for_token(db: Database, settings: Settings, clock: Clock, bearer: str) -> Actor:
+    """The actor a bearer access token speaks for; raises tokens.TokenInvalid."""
+    claims = tokens.decode_access_token(settings, bearer, now=clock.now())
+    if claims.subject_kind == "member":
+        return MemberActor(claims.subject_id)
+    async with db.read() as session:
+        staff = await staff_service.find_staff(session, claims.subject_id)
+        if staff is None or not staff.active:
+            raise tokens.TokenInvalid("staff account gone or disabled")
+        store_ids = await staff_service.store_ids(session, staff.id)
+    return StaffActor(staff.id, staff.role, frozenset(store_ids))

@@ -1,0 +1,175 @@
+"""The `loyalty` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging.config
+import sys
+from collections.abc import Sequence
+
+from app.settings import DEFAULT_DATABASE_URL, ConfigurationError, Settings, get_settings
+
+
+def _settings() -> Settings:
+    try:
+        settings = get_settings()
+        settings.check_for_production()
+    except ConfigurationError as error:
+        sys.exit(f"loyalty: {error}")
+    except ValueError as error:  # pydantic's ValidationError: a malformed setting
+        first = str(error).splitlines()
+        sys.exit(f"loyalty: invalid configuration: {' '.join(first[:3])}")
+    return settings
+
+
+def _setup_logging(settings: Settings) -> None:
+    from app.logs import logging_config
+
+    logging.config.dictConfig(logging_config(settings.log_level))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from app.logs import logging_config
+
+    settings = _settings()
+    if settings.database_url == DEFAULT_DATABASE_URL or args.demo:
+        # The embedded default needs no separate step: bring it to head before serving.
+        asyncio.run(_migrate(settings, quiet=True))
+    if args.demo:
+        asyncio.run(_demo(settings))
+    print(f"loyalty: serving on http://{args.host}:{args.port}/graphql", file=sys.stderr)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=logging_config(settings.log_level),
+        proxy_headers=True,
+        access_log=False,
+    )
+
+
+async def _migrate(settings: Settings, *, quiet: bool = False) -> None:
+    from app.clock import SystemClock
+    from app.db import Database
+    from app.migrate import migrate
+
+    db = Database.from_settings(settings)
+    try:
+        rules = await migrate(settings, db, SystemClock())
+    finally:
+        await db.dispose()
+    if not quiet:
+        print(f"loyalty: database at head; program {rules.name!r} at rules version {rules.version}")
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    settings = _settings()
+    _setup_logging(settings)
+    asyncio.run(_migrate(settings))
+
+
+async def _demo(settings: Settings) -> None:
+    from app.auth.passwords import PasswordHasher
+    from app.clock import SystemClock
+    from app.db import Database
+    from app.demo import seed
+
+    db = Database.from_settings(settings)
+    try:
+        logins = await seed(db, settings, SystemClock(), PasswordHasher(settings))
+    finally:
+        await db.dispose()
+    print("Demo program ready. Sign in with:")
+    for login in logins:
+        print(f"  {login.who:<18} {login.email:<24} {login.password}   ({login.note})")
+    print(f"GraphiQL: {settings.public_base_url}/graphql")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    settings = _settings()
+    if settings.is_production:
+        sys.exit("loyalty: refusing to seed demo accounts with known passwords in production")
+    asyncio.run(_migrate(settings))
+    asyncio.run(_demo(settings))
+
+
+def cmd_create_admin(args: argparse.Namespace) -> None:
+    from app.auth import service as auth_service
+    from app.auth.actors import SystemActor
+    from app.auth.passwords import PasswordHasher
+    from app.clock import SystemClock
+    from app.db import Database
+    from app.errors import DomainError
+    from app.staff import service as staff_service
+
+    settings = _settings()
+
+    async def run() -> None:
+        db = Database.from_settings(settings)
+        try:
+            staff = await auth_service.create_staff(
+                db,
+                SystemActor("cli"),
+                SystemClock(),
+                PasswordHasher(settings),
+                staff_service.NewStaff(email=args.email, role="ADMIN", store_ids=[]),
+                password=args.password,
+            )
+        finally:
+            await db.dispose()
+        print(f"loyalty: admin {staff.email} created (id {staff.id})")
+
+    try:
+        asyncio.run(run())
+    except DomainError as error:
+        where = f" ({error.field})" if error.field else ""
+        sys.exit(f"loyalty: {error.code}{where}: {error.message}")
+
+
+def cmd_export_schema(args: argparse.Namespace) -> None:
+    from app.graphql.schema import build_schema
+
+    sys.stdout.write(build_schema(Settings()).as_str() + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="loyalty", description="The loyalty program's backend.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true", help="seed the demo program first")
+    serve.set_defaults(handler=cmd_serve)
+
+    commands.add_parser("migrate", help="alembic upgrade head, then seed the program").set_defaults(
+        handler=cmd_migrate
+    )
+    commands.add_parser("demo", help="seed a demo program and print its logins").set_defaults(
+        handler=cmd_demo
+    )
+
+    admin = commands.add_parser("create-admin", help="create an administrator account")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    admin.set_defaults(handler=cmd_create_admin)
+
+    commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
+        handler=cmd_export_schema
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.handler(args)
+
+
+if __name__ == "__main__":
+    main()

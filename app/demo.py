@@ -1,0 +1,78 @@
+"""`loyalty demo`: a small program to click through. Idempotent: run it as often as you like."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from dataclasses import dataclass
+
+from app.auth import service as auth_service
+from app.auth.actors import SystemActor
+from app.auth.passwords import PasswordHasher
+from app.clock import Clock
+from app.db import Database
+from app.errors import EmailTaken
+from app.members import service as members_service
+from app.settings import Settings
+from app.staff import service as staff_service
+from app.stores import service as stores_service
+
+SYSTEM = SystemActor("demo")
+STORES = (("MAIN", "Main st.", "America/New_York"), ("AIRPORT", "Airport", "America/New_York"))
+PASSWORD = "demo-Password-2026"
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    who: str
+    email: str
+    password: str
+    note: str
+
+
+async def seed(
+    db: Database, settings: Settings, clock: Clock, hasher: PasswordHasher
+) -> list[Login]:
+    store_ids = []
+    for code, name, timezone in STORES:
+        async with db.read() as session:
+            store = await stores_service.find_store_by_code(session, code)
+        if store is None:
+            store = await stores_service.create_store(
+                db, SYSTEM, clock, stores_service.NewStore(code, name, timezone)
+            )
+        store_ids.append(str(store.id))
+
+    staff = (
+        ("admin@demo.example", "ADMIN", [], "admin: creates stores, staff, program rules"),
+        ("manager@demo.example", "MANAGER", store_ids, "manager of both stores"),
+        ("cashier@demo.example", "CASHIER", store_ids[:1], "cashier at Main st."),
+    )
+    logins = []
+    for email, role, stores, note in staff:
+        with contextlib.suppress(EmailTaken):
+            await auth_service.create_staff(
+                db,
+                SYSTEM,
+                clock,
+                hasher,
+                staff_service.NewStaff(email, role, stores),
+                password=PASSWORD,
+            )
+        logins.append(Login(f"staff ({role})", email, PASSWORD, note))
+
+    members = (
+        members_service.NewMember(
+            email="alice@demo.example", password=PASSWORD, first_name="Alice", last_name="Martin",
+            phone="+14155550101", birth_date=dt.date(1990, 5, 17), marketing_consent=True,
+        ),
+        members_service.NewMember(
+            email="boris@demo.example", password=PASSWORD, first_name="Борис", last_name="Иванов",
+            birth_date=dt.date(1985, 11, 2), locale="ru",
+        ),
+    )  # fmt: skip
+    for new in members:
+        with contextlib.suppress(EmailTaken):
+            await auth_service.register_member(db, settings, clock, hasher, new)
+        logins.append(Login("member", new.email, PASSWORD, f"member {new.first_name}"))
+    return logins

@@ -1,0 +1,138 @@
+"""The catalogue of domain errors. Each `code` is part of the contract: never rename or reuse one.
+
+Services raise these; the GraphQL layer turns them into `UserError` union members. Raising one
+inside `Database.transaction()` rolls the whole use case back.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class DomainError(Exception):
+    code: ClassVar[str] = "ERROR"
+    default_message: ClassVar[str] = "The request could not be completed."
+
+    def __init__(self, message: str | None = None, *, field: str | None = None) -> None:
+        self.message = message or self.default_message
+        self.field = field
+        super().__init__(self.message)
+
+
+class InvalidInput(DomainError):
+    code = "INVALID_INPUT"
+    default_message = "The input is not valid."
+
+
+class WeakPassword(InvalidInput):
+    code = "WEAK_PASSWORD"
+    default_message = "Use at least 10 characters mixing letters with digits, capitals or symbols."
+
+
+class AlreadyExists(DomainError):
+    code = "ALREADY_EXISTS"
+    default_message = "It already exists."
+
+
+class Conflict(DomainError):
+    code = "CONFLICT"
+    default_message = "The request conflicts with the current state. Reload and try again."
+
+
+class EmailTaken(AlreadyExists):
+    code = "EMAIL_TAKEN"
+    default_message = "An account with this e-mail already exists."
+
+
+class NotFound(DomainError):
+    code = "NOT_FOUND"
+    default_message = "Not found."
+
+
+class Forbidden(DomainError):
+    code = "FORBIDDEN"
+    default_message = "You are not allowed to do this."
+
+
+class InvalidCredentials(DomainError):
+    code = "INVALID_CREDENTIALS"
+    default_message = "The e-mail or the password is wrong."
+
+
+class RateLimited(DomainError):
+    code = "RATE_LIMITED"
+    default_message = "Too many failed attempts. Try again in a few minutes."
+
+
+class AccountDisabled(DomainError):
+    code = "ACCOUNT_DISABLED"
+    default_message = "This account is disabled."
+
+
+class RefreshTokenInvalid(DomainError):
+    code = "REFRESH_TOKEN_INVALID"
+    default_message = "The session is not valid. Sign in again."
+
+
+class RefreshTokenExpired(DomainError):
+    code = "REFRESH_TOKEN_EXPIRED"
+    default_message = "The session has expired. Sign in again."
+
+
+class RefreshTokenReused(DomainError):
+    code = "REFRESH_TOKEN_REUSED"
+    default_message = "This session was already refreshed; it has been closed. Sign in again."
+
+
+class SessionRevoked(DomainError):
+    code = "SESSION_REVOKED"
+    default_message = "This session has been closed. Sign in again."
+
+
+class CodeMalformed(DomainError):
+    code = "CODE_MALFORMED"
+    default_message = "This is not a member code or card number."
+
+
+class CodeInvalid(DomainError):
+    code = "CODE_INVALID"
+    default_message = "This member code is not genuine."
+
+
+class CodeExpired(DomainError):
+    code = "CODE_EXPIRED"
+    default_message = "This member code has expired. Ask the member to refresh the app."
+
+
+class CodeRevoked(DomainError):
+    code = "CODE_REVOKED"
+    default_message = "This card has been replaced. Ask the member for the new one."
+
+
+class CardNotFound(DomainError):
+    code = "CARD_NOT_FOUND"
+    default_message = "No member has this card number."
+
+
+ALL_ERRORS: tuple[type[DomainError], ...] = (
+    DomainError,
+    InvalidInput,
+    WeakPassword,
+    AlreadyExists,
+    EmailTaken,
+    Conflict,
+    NotFound,
+    Forbidden,
+    InvalidCredentials,
+    RateLimited,
+    AccountDisabled,
+    RefreshTokenInvalid,
+    RefreshTokenExpired,
+    RefreshTokenReused,
+    SessionRevoked,
+    CodeMalformed,
+    CodeInvalid,
+    CodeExpired,
+    CodeRevoked,
+    CardNotFound,
+)

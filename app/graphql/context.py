@@ -1,0 +1,76 @@
+"""Per-request context: the database, the actor, one shared read session, the loaders."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.actors import Actor
+from app.auth.passwords import PasswordHasher
+from app.clock import Clock
+from app.db import Database
+from app.program import service as program_service
+from app.program.rules import ProgramRules
+from app.settings import Settings
+
+
+@dataclass
+class Services:
+    """What lives as long as the app: built once in create_app."""
+
+    settings: Settings
+    db: Database
+    clock: Clock
+    hasher: PasswordHasher
+
+
+@dataclass
+class Context:
+    services: Services
+    actor: Actor | None
+    client_address: str | None
+    auth_error: str | None = None  # why the bearer token was refused, when it was
+    request: Any = None
+    response: Any = None
+    loaders: dict[str, Any] = field(default_factory=dict)
+    _session: AsyncSession | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _rules: ProgramRules | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def clock(self) -> Clock:
+        return self.services.clock
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """The request's one read session. Sibling resolvers run concurrently, and a session
+        is not safe for concurrent use, so they take turns; one connection serves the request."""
+        async with self._lock:
+            if self._session is None:
+                self._session = AsyncSession(self.db.engine, expire_on_commit=False)
+            yield self._session
+
+    async def rules(self) -> ProgramRules:
+        if self._rules is None:
+            async with self.reading() as session:
+                self._rules = await program_service.current_rules(session)
+        return self._rules
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.rollback()
+            await session.close()

@@ -1,0 +1,64 @@
+"""build_schema(): the Query and Mutation of every domain module, the limits and the caches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+from app.graphql.auth import AuthMutation
+from app.graphql.extensions import RequestLifecycle, log_errors
+from app.graphql.members import MembersMutation, MembersQuery
+from app.graphql.program import ProgramMutation, ProgramQuery
+from app.graphql.staff import StaffMutation, StaffQuery
+from app.settings import Settings
+
+
+@strawberry.type
+class Query(MembersQuery, StaffQuery, ProgramQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(AuthMutation, MembersMutation, StaffMutation, ProgramMutation):
+    pass
+
+
+class LoyaltySchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # Expected errors (permissions, bad documents) are not worth a traceback in the log.
+        log_errors(errors)
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    # Factories: every request gets fresh extension instances. The parser and validation
+    # caches live at module level in strawberry, keyed by size, so they span requests.
+    extensions: list[Any] = [
+        RequestLifecycle,
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: ParserCache(maxsize=1024),
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: ValidationCache(maxsize=1024),
+    ]
+    if settings.is_production:
+        extensions.append(DisableIntrospection)
+    return LoyaltySchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(auto_camel_case=True),
+    )

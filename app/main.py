@@ -1,0 +1,71 @@
+"""create_app(): Starlette with /graphql, /healthz, /readyz and /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Route
+
+from app.auth.passwords import PasswordHasher
+from app.clock import Clock, SystemClock
+from app.db import Database
+from app.graphql.asgi import LoyaltyGraphQL
+from app.graphql.context import Services
+from app.http import routes
+from app.http.guard import BodyGuard
+from app.http.metrics import Metrics, MetricsMiddleware
+from app.settings import Settings, get_settings
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+) -> Starlette:
+    settings = settings or get_settings()
+    settings.check_for_production()
+    owns_db = db is None
+    services = Services(
+        settings=settings,
+        db=db or Database.from_settings(settings),
+        clock=clock or SystemClock(),
+        hasher=PasswordHasher(settings),
+    )
+    metrics = Metrics()
+    graphql = BodyGuard(LoyaltyGraphQL(services), max_bytes=settings.max_body_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if owns_db:
+            await services.db.dispose()
+
+    middleware = [Middleware(MetricsMiddleware, metrics=metrics)]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["authorization", "content-type"],
+                max_age=600,
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", routes.healthz),
+            Route("/readyz", routes.readyz),
+            Route("/metrics", routes.metrics),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.metrics = metrics
+    return app

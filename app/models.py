@@ -1,0 +1,24 @@
+"""Every domain's tables, imported once, so that the metadata is complete (alembic, tests)."""
+
+from sqlmodel import SQLModel
+
+from app.auth import models as auth_models
+from app.ledger import models as ledger_models
+from app.members import models as members_models
+from app.offers import models as offers_models
+from app.program import models as program_models
+from app.staff import models as staff_models
+from app.stores import models as stores_models
+
+metadata = SQLModel.metadata
+
+__all__ = [
+    "auth_models",
+    "ledger_models",
+    "members_models",
+    "metadata",
+    "offers_models",
+    "program_models",
+    "staff_models",
+    "stores_models",
+]

@@ -1,0 +1,152 @@
+"""Fixtures: a migrated template database, a fresh copy of it per test, the app, a fake clock.
+
+SQLite by default (a file per test, copied from the template); PostgreSQL when
+LOYALTY_TEST_DATABASE_URL names a database (postgresql+asyncpg://...): it is migrated as the
+template, and every test gets `CREATE DATABASE ... TEMPLATE` of it, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from asgi_lifespan import LifespanManager
+from sqlalchemy.engine import make_url
+
+from app.auth.passwords import PasswordHasher
+from app.db import Database, make_engine
+from app.main import create_app
+from app.migrate import migrate
+from app.settings import Settings
+from tests.support import FakeClock
+
+TEST_DATABASE_URL = os.environ.get("LOYALTY_TEST_DATABASE_URL", "")
+ON_POSTGRES = TEST_DATABASE_URL.startswith("postgresql")
+START = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
+_counter = itertools.count()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if ON_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL only (set LOYALTY_TEST_DATABASE_URL)")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "env": "development",
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8,
+        "db_pool_size": 20,
+        "db_max_overflow": 20,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def _pg_dsn(url: str, database: str) -> str:
+    parsed = make_url(url).set(drivername="postgresql", database=database)
+    return parsed.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def template_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The migrated template: a SQLite file, or the PostgreSQL database CI created for us."""
+    import asyncio
+
+    if ON_POSTGRES:
+        url = TEST_DATABASE_URL
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('template') / 'template.db'}"
+    settings = make_settings(url)
+
+    async def prepare() -> None:
+        db = Database(make_engine(settings))
+        try:
+            await migrate(settings, db, FakeClock(START))
+        finally:
+            await db.dispose()
+
+    asyncio.run(prepare())
+    yield url
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest_asyncio.fixture
+async def database_url(template_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh copy of the template for this test."""
+    if not ON_POSTGRES:
+        source = make_url(template_url).database
+        assert source
+        target = tmp_path / "test.db"
+        shutil.copyfile(source, target)
+        yield f"sqlite+aiosqlite:///{target}"
+        return
+    template = make_url(template_url).database
+    name = f"{template}_{os.getpid()}_{next(_counter)}"
+    admin = await asyncpg.connect(_pg_dsn(template_url, "postgres"))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await admin.close()
+    try:
+        yield make_url(template_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        admin = await asyncpg.connect(_pg_dsn(template_url, "postgres"))
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest_asyncio.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(make_engine(settings))
+    try:
+        yield database
+    finally:
+        await database.dispose()
+
+
+@pytest.fixture
+def hasher(settings: Settings) -> PasswordHasher:
+    return PasswordHasher(settings)
+
+
+@pytest_asyncio.fixture
+async def client(
+    settings: Settings, db: Database, clock: FakeClock
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, db=db, clock=clock)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:8]
