@@ -79,9 +79,16 @@ async def _demo(settings: Settings) -> None:
     from app.db import Database
     from app.demo import seed
 
+    print("Seeding the demo program:")
     db = Database.from_settings(settings)
     try:
-        logins = await seed(db, settings, SystemClock(), PasswordHasher(settings))
+        logins = await seed(
+            db,
+            settings,
+            SystemClock(),
+            PasswordHasher(settings),
+            progress=lambda line: print(f"  {line}"),
+        )
     finally:
         await db.dispose()
     print("Demo program ready. Sign in with:")

@@ -121,11 +121,16 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        """A session for reads; whatever it may have written is rolled back."""
+        """A session for reads; whatever it may have written is rolled back.
+
+        The objects read stay usable after the block: they are detached before the rollback,
+        which would otherwise expire them (and a detached, expired object cannot load).
+        """
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
             finally:
+                session.expunge_all()
                 await session.rollback()
 
     async def ping(self) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.auth import service as auth_service
@@ -31,8 +31,13 @@ class Login:
 
 
 async def seed(
-    db: Database, settings: Settings, clock: Clock, hasher: PasswordHasher
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    hasher: PasswordHasher,
+    progress: Callable[[str], None] = lambda line: None,
 ) -> list[Login]:
+    """Create what is missing; `progress` hears one line per object, created or found."""
     store_ids = []
     for code, name, timezone in STORES:
         async with db.read() as session:
@@ -41,16 +46,19 @@ async def seed(
             store = await stores_service.create_store(
                 db, SYSTEM, clock, stores_service.NewStore(code, name, timezone)
             )
+            progress(f"store {code} ({name}): created")
+        else:
+            progress(f"store {code} ({name}): exists")
         store_ids.append(str(store.id))
 
-    staff = (
+    staff: tuple[tuple[str, str, list[str], str], ...] = (
         ("admin@demo.example", "ADMIN", [], "admin: creates stores, staff, program rules"),
         ("manager@demo.example", "MANAGER", store_ids, "manager of both stores"),
         ("cashier@demo.example", "CASHIER", store_ids[:1], "cashier at Main st."),
     )
     logins = []
     for email, role, stores, note in staff:
-        with contextlib.suppress(EmailTaken):
+        try:
             await auth_service.create_staff(
                 db,
                 SYSTEM,
@@ -59,6 +67,9 @@ async def seed(
                 staff_service.NewStaff(email, role, stores),
                 password=PASSWORD,
             )
+            progress(f"staff {email} ({role}): created")
+        except EmailTaken:
+            progress(f"staff {email} ({role}): exists")
         logins.append(Login(f"staff ({role})", email, PASSWORD, note))
 
     members = (
@@ -72,7 +83,10 @@ async def seed(
         ),
     )  # fmt: skip
     for new in members:
-        with contextlib.suppress(EmailTaken):
+        try:
             await auth_service.register_member(db, settings, clock, hasher, new)
+            progress(f"member {new.email}: created")
+        except EmailTaken:
+            progress(f"member {new.email}: exists")
         logins.append(Login("member", new.email, PASSWORD, f"member {new.first_name}"))
     return logins

@@ -17,7 +17,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./loyalty.db"
 DEV_JWT_KEYS = {"dev-1": "dev-only-jwt-secret-change-me-0123456789abcdef"}
 DEV_MEMBER_CODE_SECRET = "dev-only-member-code-secret-change-me-0123456789"
 
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 class ConfigurationError(Exception):
@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     @field_validator("currency")
     @classmethod
     def _check_currency(cls, value: str) -> str:
-        if not _CURRENCY.match(value):
+        if not _CURRENCY.fullmatch(value):
             raise ValueError("must be an ISO 4217 code of three capital letters, e.g. USD")
         return value
 

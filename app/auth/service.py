@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth import tokens
 from app.auth.actors import Actor, MemberActor, StaffActor, require_admin
@@ -118,7 +119,7 @@ async def register_member(
 
 async def create_staff(
     db: Database,
-    actor: Actor,
+    actor: Actor | None,
     clock: Clock,
     hasher: PasswordHasher,
     new: staff_service.NewStaff,
@@ -168,7 +169,7 @@ async def login(
             failures = await session.scalar(
                 select(func.count())
                 .select_from(LoginFailure)
-                .where(LoginFailure.key == key, LoginFailure.created_at > since)
+                .where(col(LoginFailure.key) == key, col(LoginFailure.created_at) > since)
             )
             if (failures or 0) >= settings.login_max_failures:
                 raise RateLimited()
@@ -187,13 +188,13 @@ async def login(
                 session.add(LoginFailure(key=key, created_at=now))
                 await session.execute(
                     delete(LoginFailure).where(
-                        LoginFailure.key == key, LoginFailure.created_at <= since
+                        col(LoginFailure.key) == key, col(LoginFailure.created_at) <= since
                     )
                 )
             failed = True
         else:
             failed = False
-            await session.execute(delete(LoginFailure).where(LoginFailure.key == keys[0]))
+            await session.execute(delete(LoginFailure).where(col(LoginFailure.key) == keys[0]))
             if not subject[2]:
                 raise AccountDisabled()
             result = await start_session(
@@ -216,8 +217,8 @@ async def refresh_session(
         row = (
             await session.execute(
                 select(RefreshToken, AuthSession)
-                .join(AuthSession, AuthSession.id == RefreshToken.session_id)
-                .where(RefreshToken.token_hash == token_hash)
+                .join(AuthSession, col(AuthSession.id) == col(RefreshToken.session_id))
+                .where(col(RefreshToken.token_hash) == token_hash)
                 .with_for_update()
             )
         ).one_or_none()
@@ -232,12 +233,15 @@ async def refresh_session(
         elif token.expires_at <= now:
             raise RefreshTokenExpired()
         else:
-            spent = await session.execute(
+            spent = await session.scalar(
                 update(RefreshToken)
-                .where(RefreshToken.id == token.id, RefreshToken.spent_at.is_(None))  # type: ignore[union-attr]
+                .where(col(RefreshToken.id) == token.id, col(RefreshToken.spent_at).is_(None))
                 .values(spent_at=now)
+                .returning(col(RefreshToken.id))
             )
-            if spent.rowcount != 1:  # type: ignore[attr-defined]
+            if (
+                spent is None
+            ):  # spent meanwhile by a concurrent refresh (the row lock makes it rare)
                 raise RefreshTokenInvalid()
             await _check_subject_active(session, auth_session)
             result = await _issue(session, settings, auth_session, now)
@@ -251,7 +255,7 @@ async def logout(db: Database, clock: Clock, *, refresh_token: str) -> None:
     token_hash = tokens.hash_refresh_token(refresh_token)
     async with db.transaction() as session:
         session_id = await session.scalar(
-            select(RefreshToken.session_id).where(RefreshToken.token_hash == token_hash)
+            select(col(RefreshToken.session_id)).where(col(RefreshToken.token_hash) == token_hash)
         )
         if session_id is not None:
             await _revoke(session, session_id, clock.now(), "logout")
@@ -262,7 +266,7 @@ async def _revoke(
 ) -> None:
     await session.execute(
         update(AuthSession)
-        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
 
@@ -288,4 +292,5 @@ async def actor_for_token(db: Database, settings: Settings, clock: Clock, bearer
         if staff is None or not staff.active:
             raise tokens.TokenInvalid("staff account gone or disabled")
         store_ids = await staff_service.store_ids(session, staff.id)
-    return StaffActor(staff.id, staff.role, frozenset(store_ids))
+        # Built inside the block: leaving it rolls the read back, which expires `staff`.
+        return StaffActor(staff.id, staff.role, frozenset(store_ids))

@@ -14,6 +14,7 @@ from app.settings import Settings
 
 ALGORITHM = "HS256"
 REFRESH_PREFIX = "rt_"
+_IAT_LEEWAY_SECONDS = 60
 
 
 class TokenInvalid(Exception):
@@ -71,17 +72,23 @@ def decode_access_token(settings: Settings, token: str, *, now: dt.datetime) -> 
             algorithms=[ALGORITHM],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
-            # Expiry is checked below against the injected clock, not the system's.
-            options={"require": ["exp", "iat", "sub", "iss", "aud", "sid"], "verify_exp": False},
+            # Times are checked below against the injected clock, not the system's.
+            options={
+                "require": ["exp", "iat", "sub", "iss", "aud", "sid"],
+                "verify_exp": False,
+                "verify_iat": False,
+            },
         )
         expires_at = dt.datetime.fromtimestamp(int(claims["exp"]), dt.UTC)
         if expires_at <= now:
             raise TokenInvalid("expired")
+        if int(claims["iat"]) > now.timestamp() + _IAT_LEEWAY_SECONDS:
+            raise TokenInvalid("issued in the future")
         kind, _, raw_id = str(claims["sub"]).partition(":")
         if kind not in ("member", "staff"):
             raise TokenInvalid("unknown subject")
         return AccessClaims(kind, uuid.UUID(raw_id), uuid.UUID(str(claims["sid"])), expires_at)
-    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+    except (jwt.PyJWTError, ValueError, TypeError, OverflowError) as exc:
         raise TokenInvalid(str(exc)) from exc
 
 

@@ -61,7 +61,14 @@ class Context:
         async with self._lock:
             if self._session is None:
                 self._session = AsyncSession(self.db.engine, expire_on_commit=False)
-            yield self._session
+            try:
+                yield self._session
+            finally:
+                if self.db.is_sqlite:
+                    # SQLite has one connection per process: hand it back at once, or a mutation
+                    # later in this request would wait forever for it. Loaded rows stay readable
+                    # (close() detaches them without expiring them).
+                    await self.close()
 
     async def rules(self) -> ProgramRules:
         if self._rules is None:
@@ -72,5 +79,5 @@ class Context:
     async def close(self) -> None:
         if self._session is not None:
             session, self._session = self._session, None
-            await session.rollback()
+            # close() rolls the connection back and detaches the rows without expiring them.
             await session.close()

@@ -4,7 +4,7 @@ logged with their traceback, and masked in production (no internals leave the se
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
@@ -22,7 +22,7 @@ MASKED_MESSAGE = "Something went wrong on our side. It has been logged."
 class RequestLifecycle(SchemaExtension):
     """Closes the request's shared read session when the operation ends."""
 
-    async def on_operation(self) -> Iterator[None]:  # type: ignore[override]
+    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override, misc]
         try:
             yield
         finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 def check_digit(payload: str) -> str:
     """The digit that, appended to `payload`, makes a valid Luhn number."""
+    if not payload.isascii() or not payload.isdigit():
+        raise ValueError("a Luhn payload is ASCII digits only")
     total = 0
     for index, char in enumerate(reversed(payload)):
         digit = int(char)

@@ -44,11 +44,13 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         at, id_ = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        if not isinstance(at, str) or not isinstance(id_, str):
+            raise TypeError("not a [timestamp, id] pair of strings")
         moment = dt.datetime.fromisoformat(at)
         if moment.tzinfo is None:
             raise ValueError("naive")
         return moment, uuid.UUID(id_)
-    except (ValueError, TypeError, binascii.Error, UnicodeEncodeError) as exc:
+    except (ValueError, TypeError, binascii.Error, RecursionError) as exc:
         raise InvalidCursor("The cursor is not one this API returned.") from exc
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.kit import pagination
 from app.kit.pagination import Page
@@ -49,7 +50,7 @@ async def accounts_by_member(
     session: AsyncSession, member_ids: Sequence[uuid.UUID]
 ) -> Mapping[uuid.UUID, MemberAccount]:
     rows = await session.scalars(
-        select(MemberAccount).where(MemberAccount.member_id.in_(list(member_ids)))  # type: ignore[attr-defined]
+        select(MemberAccount).where(col(MemberAccount.member_id).in_(list(member_ids)))
     )
     return {account.member_id: account for account in rows.all()}
 
@@ -59,16 +60,16 @@ async def expiring_soon(
 ) -> list[ExpiringPoints]:
     """Available points that expire within `days`, grouped by expiry date, soonest first."""
     rows = await session.execute(
-        select(PointLot.expires_at, func.sum(PointLot.remaining))
+        select(col(PointLot.expires_at), func.sum(col(PointLot.remaining)))
         .where(
-            PointLot.member_id == member_id,
-            PointLot.remaining > 0,
-            PointLot.available_from <= now,
-            PointLot.expires_at > now,
-            PointLot.expires_at <= now + dt.timedelta(days=days),
+            col(PointLot.member_id) == member_id,
+            col(PointLot.remaining) > 0,
+            col(PointLot.available_from) <= now,
+            col(PointLot.expires_at) > now,
+            col(PointLot.expires_at) <= now + dt.timedelta(days=days),
         )
-        .group_by(PointLot.expires_at)
-        .order_by(PointLot.expires_at)
+        .group_by(col(PointLot.expires_at))
+        .order_by(col(PointLot.expires_at))
     )
     return [ExpiringPoints(int(points), expires_at) for expires_at, points in rows.all()]
 
@@ -77,8 +78,8 @@ async def qualifying_points(
     session: AsyncSession, member_id: uuid.UUID, *, since: dt.datetime
 ) -> int:
     total = await session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.qualifying), 0)).where(
-            LedgerEntry.member_id == member_id, LedgerEntry.created_at > since
+        select(func.coalesce(func.sum(col(LedgerEntry.qualifying)), 0)).where(
+            col(LedgerEntry.member_id) == member_id, col(LedgerEntry.created_at) > since
         )
     )
     return int(total or 0)
@@ -89,18 +90,20 @@ async def list_entries(
 ) -> Page[LedgerEntry]:
     """The member's entries, newest first, keyset-paginated on (created_at, id)."""
     pagination.check_first(first)
-    query = select(LedgerEntry).where(LedgerEntry.member_id == member_id)
+    query = select(LedgerEntry).where(col(LedgerEntry.member_id) == member_id)
     if after is not None:
         at, entry_id = pagination.decode_cursor(after)
         query = query.where(
             or_(
-                LedgerEntry.created_at < at,
-                and_(LedgerEntry.created_at == at, LedgerEntry.id < entry_id),
+                col(LedgerEntry.created_at) < at,
+                and_(col(LedgerEntry.created_at) == at, col(LedgerEntry.id) < entry_id),
             )
         )
     rows = (
         await session.scalars(
-            query.order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc()).limit(first + 1)  # type: ignore[attr-defined]
+            query.order_by(col(LedgerEntry.created_at).desc(), col(LedgerEntry.id).desc()).limit(
+                first + 1
+            )
         )
     ).all()
     items = rows[:first]
@@ -113,6 +116,8 @@ async def list_entries(
 
 async def count_accounts_in_tier(session: AsyncSession, tier_code: str) -> int:
     count = await session.scalar(
-        select(func.count()).select_from(MemberAccount).where(MemberAccount.tier_code == tier_code)
+        select(func.count())
+        .select_from(MemberAccount)
+        .where(col(MemberAccount.tier_code) == tier_code)
     )
     return int(count or 0)

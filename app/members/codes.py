@@ -24,8 +24,9 @@ from app.kit import luhn
 STEP_SECONDS = 60
 ROTATING_PREFIX = "L1"
 STATIC_PREFIX = "W1"
-_CODE = re.compile(r"^(L1|W1)\.(\d{16})\.(\d{1,12})\.([A-Z2-7]{16})$")
-_TYPED = re.compile(r"^[\d \-]{16,40}$")
+# re.ASCII: `\d` would otherwise match any Unicode digit (Arabic-Indic, full-width ...).
+_CODE = re.compile(r"(L1|W1)\.(\d{16})\.(\d{1,12})\.([A-Z2-7]{16})", re.ASCII)
+_TYPED = re.compile(r"[\d \-]{16,40}", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +74,7 @@ def parse(secret: bytes, raw: str, *, unix_seconds: float) -> ScannedCode:
     lives in the database).
     """
     code = raw.strip().upper()
-    match = _CODE.match(code)
+    match = _CODE.fullmatch(code)
     if match:
         prefix, card, number, mac = match.groups()
         if not luhn.is_valid(card):
@@ -88,7 +89,7 @@ def parse(secret: bytes, raw: str, *, unix_seconds: float) -> ScannedCode:
         if step < now_step - 1:
             raise CodeExpired(field="code")
         return ScannedCode(card, "rotating")
-    if _TYPED.match(code):
+    if _TYPED.fullmatch(code):
         digits = code.replace(" ", "").replace("-", "")
         if len(digits) == 16 and luhn.is_valid(digits):
             return ScannedCode(digits, "typed")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.actors import Actor, MemberActor, require_self
 from app.clock import Clock
@@ -131,7 +132,7 @@ async def find_member(session: AsyncSession, member_id: uuid.UUID) -> Member | N
 
 
 async def find_member_by_email(session: AsyncSession, email: str) -> Member | None:
-    return await session.scalar(select(Member).where(Member.email == normalize_email(email)))
+    return await session.scalar(select(Member).where(col(Member.email) == normalize_email(email)))
 
 
 async def get_member(session: AsyncSession, actor: Actor | None, member_id: uuid.UUID) -> Member:
@@ -143,7 +144,9 @@ async def get_member(session: AsyncSession, actor: Actor | None, member_id: uuid
 
 
 async def find_by_referral_code(session: AsyncSession, code: str) -> Member | None:
-    return await session.scalar(select(Member).where(Member.referral_code == code.strip().upper()))
+    return await session.scalar(
+        select(Member).where(col(Member.referral_code) == code.strip().upper())
+    )
 
 
 # -- writes (building blocks: they take a session and never commit) ------------------------------
@@ -238,8 +241,8 @@ async def revoke_wallet_code(
         member = await get_member(session, actor, member_id)
         await session.execute(
             update(Member)
-            .where(Member.id == member.id)  # type: ignore[arg-type]
-            .values(static_code_version=Member.static_code_version + 1, updated_at=clock.now())
+            .where(col(Member.id) == member.id)
+            .values(static_code_version=col(Member.static_code_version) + 1, updated_at=clock.now())
         )
         await session.refresh(member)
         return member
@@ -249,14 +252,20 @@ async def _unused_card_number(session: AsyncSession) -> str:
     while True:
         body = CARD_PREFIX + "".join(secrets.choice("0123456789") for _ in range(14))
         number = body + luhn.check_digit(body)
-        if await session.scalar(select(Member.id).where(Member.card_number == number)) is None:
+        if (
+            await session.scalar(select(col(Member.id)).where(col(Member.card_number) == number))
+            is None
+        ):
             return number
 
 
 async def _unused_referral_code(session: AsyncSession) -> str:
     while True:
         code = "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(8))
-        if await session.scalar(select(Member.id).where(Member.referral_code == code)) is None:
+        if (
+            await session.scalar(select(col(Member.id)).where(col(Member.referral_code) == code))
+            is None
+        ):
             return code
 
 
@@ -288,7 +297,9 @@ async def resolve_code(
     revoked (CODE_REVOKED) codes, and unknown or closed cards (CARD_NOT_FOUND).
     """
     scanned = codes.parse(secret, raw, unix_seconds=now.timestamp())
-    member = await session.scalar(select(Member).where(Member.card_number == scanned.card_number))
+    member = await session.scalar(
+        select(Member).where(col(Member.card_number) == scanned.card_number)
+    )
     if member is None or not member.active:
         raise CardNotFound(field="code")
     if scanned.static_version is not None and scanned.static_version != member.static_code_version:

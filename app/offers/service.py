@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.kit import pagination
 from app.kit.pagination import Page
@@ -51,15 +52,18 @@ async def list_member_offers(
     """Valid offers the member may use, newest first, keyset-paginated on (created_at, id)."""
     pagination.check_first(first)
     query = select(Offer).where(
-        or_(Offer.starts_at.is_(None), Offer.starts_at <= now),  # type: ignore[union-attr, operator]
-        or_(Offer.ends_at.is_(None), Offer.ends_at > now),  # type: ignore[union-attr, operator]
+        or_(col(Offer.starts_at).is_(None), col(Offer.starts_at) <= now),
+        or_(col(Offer.ends_at).is_(None), col(Offer.ends_at) > now),
     )
     if after is not None:
         at, offer_id = pagination.decode_cursor(after)
         query = query.where(
-            or_(Offer.created_at < at, and_(Offer.created_at == at, Offer.id < offer_id))
+            or_(
+                col(Offer.created_at) < at,
+                and_(col(Offer.created_at) == at, col(Offer.id) < offer_id),
+            )
         )
-    query = query.order_by(Offer.created_at.desc(), Offer.id.desc())  # type: ignore[attr-defined]
+    query = query.order_by(col(Offer.created_at).desc(), col(Offer.id).desc())
     eligible: list[Offer] = []
     has_next = False
     # Tier and rollout are checked here, not in SQL: the offers valid at one time are few.
@@ -78,9 +82,9 @@ async def list_member_offers(
         activated_ids = set(
             (
                 await session.scalars(
-                    select(OfferActivation.offer_id).where(
-                        OfferActivation.member_id == member_id,
-                        OfferActivation.offer_id.in_(needing),  # type: ignore[attr-defined]
+                    select(col(OfferActivation.offer_id)).where(
+                        col(OfferActivation.member_id) == member_id,
+                        col(OfferActivation.offer_id).in_(needing),
                     )
                 )
             ).all()

@@ -10,8 +10,9 @@ from typing import Any
 from app.errors import InvalidInput
 from app.kit.money import one_unit
 
-TIER_CODE = re.compile(r"^[A-Z][A-Z0-9_]{0,19}$")
-CATEGORY = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
+# Matched with fullmatch: `$` would let a trailing newline through.
+TIER_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,19}")
+CATEGORY = re.compile(r"[a-z0-9][a-z0-9_.-]{0,49}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +160,7 @@ def check_rules(rules: ProgramRules) -> ProgramRules:
             raise InvalidInput(f"Must be between {low} and {high}.", field=_camel(name))
     check_tiers(rules.tiers)
     for category, rule in rules.category_rules.items():
-        if not CATEGORY.match(category):
+        if not CATEGORY.fullmatch(category):
             raise InvalidInput(f"{category!r} is not a category name.", field="categoryRules")
         if not 0 <= rule.multiplier_percent <= 10_000:
             raise InvalidInput(
@@ -179,7 +180,7 @@ def check_tiers(tiers: tuple[Tier, ...]) -> None:
     if tiers[0].threshold != 0:
         raise InvalidInput("The lowest tier must start at 0 qualifying points.", field="threshold")
     for tier in tiers:
-        if not TIER_CODE.match(tier.code):
+        if not TIER_CODE.fullmatch(tier.code):
             raise InvalidInput(
                 "A tier code is 1 to 20 capital letters, digits or underscores, "
                 "starting with a letter.",

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.actors import Actor, StaffActor, require_admin
 from app.clock import Clock
@@ -63,7 +64,7 @@ def _to_row(rules: ProgramRules, *, now: dt.datetime, created_by: Any) -> Progra
 
 async def current_rules(session: AsyncSession) -> ProgramRules:
     row = await session.scalar(
-        select(ProgramVersion).order_by(ProgramVersion.version.desc()).limit(1)  # type: ignore[attr-defined]
+        select(ProgramVersion).order_by(col(ProgramVersion.version).desc()).limit(1)
     )
     if row is None:
         raise NotFound("The program is not set up yet: run `loyalty migrate`.")

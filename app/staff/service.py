@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.actors import Actor, require_admin
 from app.errors import EmailTaken, InvalidInput
@@ -31,12 +32,14 @@ async def find_staff(session: AsyncSession, staff_id: uuid.UUID) -> Staff | None
 
 async def find_staff_by_email(session: AsyncSession, email: str) -> Staff | None:
     return await session.scalar(
-        select(Staff).where(Staff.email == members_service.normalize_email(email))
+        select(Staff).where(col(Staff.email) == members_service.normalize_email(email))
     )
 
 
 async def store_ids(session: AsyncSession, staff_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = await session.scalars(select(StaffStore.store_id).where(StaffStore.staff_id == staff_id))
+    rows = await session.scalars(
+        select(col(StaffStore.store_id)).where(col(StaffStore.staff_id) == staff_id)
+    )
     return list(rows.all())
 
 
@@ -46,8 +49,8 @@ async def store_ids_by_staff(
     """For a DataLoader: the store ids of many staff members in one query."""
     result: dict[uuid.UUID, list[uuid.UUID]] = {staff_id: [] for staff_id in staff_ids}
     rows = await session.execute(
-        select(StaffStore.staff_id, StaffStore.store_id).where(
-            StaffStore.staff_id.in_(list(staff_ids))  # type: ignore[attr-defined]
+        select(col(StaffStore.staff_id), col(StaffStore.store_id)).where(
+            col(StaffStore.staff_id).in_(list(staff_ids))
         )
     )
     for staff_id, store_id in rows.all():
@@ -57,7 +60,7 @@ async def store_ids_by_staff(
 
 async def add_staff(
     session: AsyncSession,
-    actor: Actor,
+    actor: Actor | None,
     new: NewStaff,
     *,
     password_hash: str,

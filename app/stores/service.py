@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from app.auth.actors import Actor, require_admin
 from app.clock import Clock
@@ -41,7 +42,7 @@ def check_timezone(value: str | None) -> str:
 
 
 async def add_store(
-    session: AsyncSession, actor: Actor, new: NewStore, *, now: dt.datetime
+    session: AsyncSession, actor: Actor | None, new: NewStore, *, now: dt.datetime
 ) -> Store:
     require_admin(actor)
     code = new.code.strip().upper()
@@ -51,7 +52,7 @@ async def add_store(
     if not name or len(name) > 100 or not name.isprintable():
         raise InvalidInput("A store needs a name of at most 100 characters.", field="name")
     timezone = check_timezone(new.timezone)
-    if await session.scalar(select(Store.id).where(Store.code == code)) is not None:
+    if await session.scalar(select(col(Store.id)).where(col(Store.code) == code)) is not None:
         raise AlreadyExists("A store with this code exists already.", field="code")
     store = Store(code=code, name=name, timezone=timezone, created_at=now)
     session.add(store)
@@ -60,7 +61,7 @@ async def add_store(
 
 
 async def find_store_by_code(session: AsyncSession, code: str) -> Store | None:
-    return await session.scalar(select(Store).where(Store.code == code.strip().upper()))
+    return await session.scalar(select(Store).where(col(Store.code) == code.strip().upper()))
 
 
 async def get_store(session: AsyncSession, store_id: uuid.UUID) -> Store:
@@ -74,15 +75,15 @@ async def stores_by_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> Sequ
     wanted = list(set(ids))
     if not wanted:
         return []
-    rows = await session.scalars(select(Store).where(Store.id.in_(wanted)))  # type: ignore[attr-defined]
+    rows = await session.scalars(select(Store).where(col(Store.id).in_(wanted)))
     return rows.all()
 
 
 async def list_stores(session: AsyncSession) -> Sequence[Store]:
-    return (await session.scalars(select(Store).order_by(Store.code))).all()
+    return (await session.scalars(select(Store).order_by(col(Store.code)))).all()
 
 
-async def create_store(db: Database, actor: Actor, clock: Clock, new: NewStore) -> Store:
+async def create_store(db: Database, actor: Actor | None, clock: Clock, new: NewStore) -> Store:
     require_admin(actor)
     async with db.transaction() as session:
         return await add_store(session, actor, new, now=clock.now())

@@ -1,0 +1,421 @@
+"""The program's rules through the API: `program` (public), `updateProgram`, `setTier`,
+`removeTier` (admins only)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import create_member, create_staff, create_store, gql, login
+
+PROGRAM = """
+{
+  program {
+    version name currency
+    earnRate { points per { amount currency } }
+    pointValue { amount currency }
+    pointValuePoints
+    redemption { minPoints maxPercentOfTotal }
+    pendingDays expiryDays tierWindowDays
+    tiers { code name qualifyingThreshold earnMultiplier benefits }
+    categoryRules { category multiplierPercent }
+    referralPoints
+    referralMinPurchase { amount currency }
+    referralMonthlyCap
+    birthdayPoints
+  }
+}
+"""
+
+PROGRAM_FIELDS = PROGRAM.strip()[1:-1].strip().removeprefix("program {").removesuffix("}")
+
+UPDATE_PROGRAM = f"""
+mutation UpdateProgram($input: UpdateProgramInput!) {{
+  updateProgram(input: $input) {{
+    __typename
+    ... on Program {{ {PROGRAM_FIELDS} }}
+    ... on UserError {{ code message field }}
+  }}
+}}
+"""
+
+SET_TIER = """
+mutation SetTier($input: SetTierInput!) {
+  setTier(input: $input) {
+    __typename
+    ... on Program { version tiers { code name qualifyingThreshold earnMultiplier benefits } }
+    ... on UserError { code message field }
+  }
+}
+"""
+
+REMOVE_TIER = """
+mutation RemoveTier($code: String!) {
+  removeTier(code: $code) {
+    __typename
+    ... on Program { version tiers { code } }
+    ... on UserError { code message field }
+  }
+}
+"""
+
+DEFAULT_TIERS = [
+    {
+        "code": "BRONZE",
+        "name": "Bronze",
+        "qualifyingThreshold": 0,
+        "earnMultiplier": "1",
+        "benefits": ["Earn 1 point per 1.00"],
+    },
+    {
+        "code": "SILVER",
+        "name": "Silver",
+        "qualifyingThreshold": 1000,
+        "earnMultiplier": "1.25",
+        "benefits": ["Earn 25 % more points"],
+    },
+    {
+        "code": "GOLD",
+        "name": "Gold",
+        "qualifyingThreshold": 5000,
+        "earnMultiplier": "1.5",
+        "benefits": ["Earn 50 % more points", "Gold-only offers"],
+    },
+    {
+        "code": "PLATINUM",
+        "name": "Platinum",
+        "qualifyingThreshold": 15000,
+        "earnMultiplier": "2",
+        "benefits": ["Earn double points", "Platinum-only rewards", "Early access to sales"],
+    },
+]
+
+DEFAULTS = {
+    "version": 1,
+    "name": "Loyalty",
+    "currency": "USD",
+    "earnRate": {"points": 1, "per": {"amount": 100, "currency": "USD"}},
+    "pointValue": {"amount": 100, "currency": "USD"},
+    "pointValuePoints": 100,
+    "redemption": {"minPoints": 100, "maxPercentOfTotal": 50},
+    "pendingDays": 0,
+    "expiryDays": 365,
+    "tierWindowDays": 365,
+    "tiers": DEFAULT_TIERS,
+    "categoryRules": [{"category": "gift-cards", "multiplierPercent": 0}],
+    "referralPoints": 500,
+    "referralMinPurchase": {"amount": 1000, "currency": "USD"},
+    "referralMonthlyCap": 10,
+    "birthdayPoints": 200,
+}
+
+
+async def admin_token(db, settings, clock) -> str:
+    await create_staff(db, settings, clock, email="boss@example.com", role="ADMIN")
+    return await login(db, settings, clock, kind="staff", email="boss@example.com")
+
+
+async def test_program_is_public_and_holds_the_defaults(client):
+    # when
+    answer = await gql(client, PROGRAM)
+
+    # then
+    assert answer["data"]["program"] == DEFAULTS
+
+
+async def test_update_program_changes_only_the_fields_given(client, db, settings, clock):
+    # given
+    token = await admin_token(db, settings, clock)
+
+    # when
+    updated = await gql(
+        client,
+        UPDATE_PROGRAM,
+        {
+            "input": {
+                "name": "Coffee Club",
+                "earnPer": {"amount": 200, "currency": "USD"},
+                "pendingDays": 14,
+                "categoryRules": [
+                    {"category": " Gift-Cards ", "multiplierPercent": 0},
+                    {"category": "coffee", "multiplierPercent": 200},
+                ],
+            }
+        },
+        token=token,
+    )
+    public = await gql(client, PROGRAM)
+
+    # then
+    expected = DEFAULTS | {
+        "version": 2,
+        "name": "Coffee Club",
+        "earnRate": {"points": 1, "per": {"amount": 200, "currency": "USD"}},
+        "pendingDays": 14,
+        "categoryRules": [
+            {"category": "coffee", "multiplierPercent": 200},
+            {"category": "gift-cards", "multiplierPercent": 0},
+        ],
+    }
+    assert updated["data"]["updateProgram"] == {"__typename": "Program"} | expected
+    assert public["data"]["program"] == expected
+
+
+async def test_each_update_is_a_new_version(client, db, settings, clock):
+    # given
+    token = await admin_token(db, settings, clock)
+
+    # when
+    first = await gql(client, UPDATE_PROGRAM, {"input": {"birthdayPoints": 300}}, token=token)
+    second = await gql(client, UPDATE_PROGRAM, {"input": {"referralPoints": 250}}, token=token)
+
+    # then
+    assert first["data"]["updateProgram"]["version"] == 2
+    assert second["data"]["updateProgram"]["version"] == 3
+    assert second["data"]["updateProgram"]["birthdayPoints"] == 300
+    assert second["data"]["updateProgram"]["referralPoints"] == 250
+
+
+@pytest.mark.parametrize(
+    ("program_input", "field"),
+    [
+        ({"earnPer": {"amount": 100, "currency": "EUR"}}, "earnPer"),
+        ({"pointValue": {"amount": 100, "currency": "usd"}}, "pointValue"),
+        ({"referralMinPurchase": {"amount": 1000, "currency": "GBP"}}, "referralMinPurchase"),
+        ({"earnPer": {"amount": 0, "currency": "USD"}}, "earnPerAmount"),
+        ({"redeemMaxPercent": 101}, "redeemMaxPercent"),
+        ({"pendingDays": -1}, "pendingDays"),
+        ({"expiryDays": 0}, "expiryDays"),
+        ({"name": "  "}, "name"),
+        ({"categoryRules": [{"category": "bad category!", "multiplierPercent": 100}]}, "categoryRules"),
+        ({"categoryRules": [{"category": "coffee", "multiplierPercent": -5}]}, "categoryRules"),
+    ],
+)
+async def test_update_program_refuses_bad_input(
+    client, db, settings, clock, program_input, field
+):
+    # given
+    token = await admin_token(db, settings, clock)
+
+    # when
+    updated = await gql(client, UPDATE_PROGRAM, {"input": program_input}, token=token)
+    public = await gql(client, PROGRAM)
+
+    # then
+    result = updated["data"]["updateProgram"]
+    assert result["__typename"] == "InvalidInputError"
+    assert (result["code"], result["field"]) == ("INVALID_INPUT", field)
+    assert public["data"]["program"] == DEFAULTS
+
+
+async def test_set_tier_adds_a_tier_in_threshold_order(client, db, settings, clock):
+    # given
+    token = await admin_token(db, settings, clock)
+
+    # when
+    added = await gql(
+        client,
+        SET_TIER,
+        {
+            "input": {
+                "code": "diamond",
+                "name": " Diamond ",
+                "qualifyingThreshold": 50000,
+                "earnMultiplier": "3.5",
+                "benefits": ["Concierge"],
+            }
+        },
+        token=token,
+    )
+
+    # then
+    program = added["data"]["setTier"]
+    assert program["__typename"] == "Program"
+    assert program["version"] == 2
+    assert program["tiers"] == [
+        *DEFAULT_TIERS,
+        {
+            "code": "DIAMOND",
+            "name": "Diamond",
+            "qualifyingThreshold": 50000,
+            "earnMultiplier": "3.5",
+            "benefits": ["Concierge"],
+        },
+    ]
+
+
+async def test_set_tier_changes_a_tier_by_code(client, db, settings, clock):
+    # given
+    token = await admin_token(db, settings, clock)
+
+    # when
+    changed = await gql(
+        client,
+        SET_TIER,
+        {
+            "input": {
+                "code": "SILVER",
+                "name": "Silver",
+                "qualifyingThreshold": 800,
+                "earnMultiplier": "1.3",
+            }
+        },
+        token=token,
+    )
+
+    # then
+    tiers = changed["data"]["setTier"]["tiers"]
+    assert tiers[1] == {
+        "code": "SILVER",
+        "name": "Silver",
+        "qualifyingThreshold": 800,
+        "earnMultiplier": "1.3",
+        "benefits": [],
+    }
+    assert [t["code"] for t in tiers] == ["BRONZE", "SILVER", "GOLD", "PLATINUM"]
+
+
+@pytest.mark.parametrize(
+    ("tier_input", "field"),
+    [
+        ({"earnMultiplier": "1.255"}, "earnMultiplier"),
+        ({"earnMultiplier": "0.5"}, "earnMultiplier"),
+        ({"earnMultiplier": "11"}, "earnMultiplier"),
+        ({"qualifyingThreshold": 5000}, "threshold"),
+        ({"qualifyingThreshold": -1}, "threshold"),
+        ({"code": "1ST"}, "code"),
+        ({"code": "ЗОЛОТО"}, "code"),
+        ({"name": " "}, "name"),
+        ({"benefits": [""]}, "benefits"),
+    ],
+)
+async def test_set_tier_refuses_bad_input(client, db, settings, clock, tier_input, field):
+    # given
+    token = await admin_token(db, settings, clock)
+    tier = {
+        "code": "DIAMOND",
+        "name": "Diamond",
+        "qualifyingThreshold": 50000,
+        "earnMultiplier": "3",
+    } | tier_input
+
+    # when
+    answer = await gql(client, SET_TIER, {"input": tier}, token=token)
+    public = await gql(client, PROGRAM)
+
+    # then
+    result = answer["data"]["setTier"]
+    assert result["__typename"] == "InvalidInputError"
+    assert (result["code"], result["field"]) == ("INVALID_INPUT", field)
+    assert public["data"]["program"] == DEFAULTS
+
+
+async def test_remove_tier_nobody_holds(client, db, settings, clock):
+    # given
+    token = await admin_token(db, settings, clock)
+
+    # when
+    removed = await gql(client, REMOVE_TIER, {"code": "platinum"}, token=token)
+
+    # then
+    assert removed["data"]["removeTier"] == {
+        "__typename": "Program",
+        "version": 2,
+        "tiers": [{"code": "BRONZE"}, {"code": "SILVER"}, {"code": "GOLD"}],
+    }
+
+
+async def test_remove_tier_members_hold_is_a_conflict(client, db, settings, clock):
+    # given
+    token = await admin_token(db, settings, clock)
+    await create_member(db, settings, clock)
+
+    # when
+    removed = await gql(client, REMOVE_TIER, {"code": "BRONZE"}, token=token)
+    public = await gql(client, PROGRAM)
+
+    # then
+    assert removed["data"]["removeTier"] == {
+        "__typename": "ConflictError",
+        "code": "CONFLICT",
+        "message": "Members hold this tier; it cannot be removed.",
+        "field": "code",
+    }
+    assert public["data"]["program"]["version"] == 1
+
+
+async def test_remove_unknown_tier_is_not_found(client, db, settings, clock):
+    # given
+    token = await admin_token(db, settings, clock)
+
+    # when
+    removed = await gql(client, REMOVE_TIER, {"code": "WOOD"}, token=token)
+
+    # then
+    assert removed["data"]["removeTier"] == {
+        "__typename": "NotFoundError",
+        "code": "NOT_FOUND",
+        "message": "No tier has this code.",
+        "field": "code",
+    }
+
+
+async def test_remove_the_lowest_tier_nobody_holds_is_invalid(client, db, settings, clock):
+    # given: no member yet, but the next tier does not start at 0
+    token = await admin_token(db, settings, clock)
+
+    # when
+    removed = await gql(client, REMOVE_TIER, {"code": "BRONZE"}, token=token)
+
+    # then
+    result = removed["data"]["removeTier"]
+    assert result["__typename"] == "InvalidInputError"
+    assert (result["code"], result["field"]) == ("INVALID_INPUT", "threshold")
+
+
+async def staff_or_member_token(role: str, db, settings, clock) -> str:
+    if role == "MEMBER":
+        tokens, _ = await create_member(db, settings, clock)
+        return tokens.access_token
+    store = await create_store(db, clock)
+    await create_staff(
+        db, settings, clock, email="worker@example.com", role=role, store_ids=[str(store.id)]
+    )
+    return await login(db, settings, clock, kind="staff", email="worker@example.com")
+
+
+@pytest.mark.parametrize("role", ["CASHIER", "MANAGER", "MEMBER"])
+@pytest.mark.parametrize(
+    ("document", "variables", "field"),
+    [
+        (UPDATE_PROGRAM, {"input": {"birthdayPoints": 1}}, "updateProgram"),
+        (
+            SET_TIER,
+            {
+                "input": {
+                    "code": "X",
+                    "name": "X",
+                    "qualifyingThreshold": 99999,
+                    "earnMultiplier": "2",
+                }
+            },
+            "setTier",
+        ),
+        (REMOVE_TIER, {"code": "PLATINUM"}, "removeTier"),
+    ],
+)
+async def test_only_admins_change_the_program(
+    client, db, settings, clock, role, document, variables, field
+):
+    # given
+    token = await staff_or_member_token(role, db, settings, clock)
+
+    # when
+    answer = await gql(client, document, variables, token=token, expect_errors=True)
+    public = await gql(client, PROGRAM)
+
+    # then
+    assert answer["data"] is None
+    assert len(answer["errors"]) == 1
+    assert answer["errors"][0]["path"] == [field]
+    assert answer["errors"][0]["extensions"] == {"code": "FORBIDDEN"}
+    assert public["data"]["program"] == DEFAULTS
