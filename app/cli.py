@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import logging.config
 import sys
+import time
 from collections.abc import Sequence
 
 from app.settings import DEFAULT_DATABASE_URL, ConfigurationError, Settings, get_settings
@@ -138,6 +141,107 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
         sys.exit(f"loyalty: {error.code}{where}: {error.message}")
 
 
+def cmd_verify_ledger(args: argparse.Namespace) -> None:
+    from app.db import Database
+    from app.ledger.verify import Report, verify_ledger
+
+    settings = _settings()
+    started = time.monotonic()
+
+    def progress(report: Report) -> None:
+        rate = report.members / max(time.monotonic() - started, 1e-6)
+        print(
+            f"\rverified {report.members} members, {report.entries} entries "
+            f"({rate:,.0f} members/s), {len(report.violations)} violations",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async def run() -> Report:
+        db = Database.from_settings(settings)
+        try:
+            return await verify_ledger(db, batch_size=args.batch_size, progress=progress)
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    print(file=sys.stderr)
+    for violation in report.violations[: args.show]:
+        print(f"VIOLATION {violation}")
+    if len(report.violations) > args.show:
+        print(f"... and {len(report.violations) - args.show} more")
+    print(
+        f"loyalty verify-ledger: {report.members} members, {report.entries} entries, "
+        f"{report.lots} lots, {report.purchases} purchases checked in "
+        f"{time.monotonic() - started:.1f} s: "
+        + ("ok" if report.ok else f"{len(report.violations)} violations")
+    )
+    sys.exit(0 if report.ok else 1)
+
+
+async def _run_jobs_once(settings: Settings) -> None:
+    from app.clock import SystemClock
+    from app.db import Database
+    from app.jobs import JobReport, run_all
+
+    def progress(report: JobReport) -> None:
+        print(
+            f"  {report.name}: {report.members} members, {report.points} points so far",
+            file=sys.stderr,
+        )
+
+    db = Database.from_settings(settings)
+    try:
+        for report in await run_all(db, SystemClock(), progress=progress):
+            print(f"loyalty: {report.name}: {report.members} members, {report.points} points")
+    finally:
+        await db.dispose()
+
+
+def cmd_run_jobs(args: argparse.Namespace) -> None:
+    settings = _settings()
+    _setup_logging(settings)
+    if not args.once:
+        sys.exit(
+            "loyalty run-jobs: pass --once (for cron); `loyalty worker` runs them on a schedule"
+        )
+    asyncio.run(_run_jobs_once(settings))
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    import signal
+
+    from app.clock import SystemClock
+    from app.db import Database
+    from app.jobs import run_all
+
+    settings = _settings()
+    _setup_logging(settings)
+    log = logging.getLogger("app.worker")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        db = Database.from_settings(settings)
+        log.info("worker started", extra={"interval_seconds": args.interval})
+        try:
+            while not stop.is_set():
+                try:
+                    await run_all(db, SystemClock())
+                except Exception:  # one failed round must not stop the worker; it is logged
+                    log.exception("scheduled jobs failed; retrying next round")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=args.interval)
+        finally:
+            await db.dispose()
+            log.info("worker stopped")
+
+    asyncio.run(run())
+
+
 def cmd_export_schema(args: argparse.Namespace) -> None:
     from app.graphql.schema import build_schema
 
@@ -166,6 +270,23 @@ def build_parser() -> argparse.ArgumentParser:
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)
     admin.set_defaults(handler=cmd_create_admin)
+
+    verify = commands.add_parser(
+        "verify-ledger", help="check every ledger invariant; exit 1 on any violation"
+    )
+    verify.add_argument("--batch-size", type=int, default=500)
+    verify.add_argument("--show", type=int, default=100, help="print at most this many violations")
+    verify.set_defaults(handler=cmd_verify_ledger)
+
+    jobs = commands.add_parser("run-jobs", help="run the scheduled jobs (release, expiry)")
+    jobs.add_argument("--once", action="store_true", help="run each job once and exit (for cron)")
+    jobs.set_defaults(handler=cmd_run_jobs)
+
+    worker = commands.add_parser(
+        "worker", help="run the scheduled jobs on a schedule until stopped"
+    )
+    worker.add_argument("--interval", type=float, default=60.0, help="seconds between rounds")
+    worker.set_defaults(handler=cmd_worker)
 
     commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         handler=cmd_export_schema

@@ -114,6 +114,65 @@ class CardNotFound(DomainError):
     default_message = "No member has this card number."
 
 
+class IdempotencyKeyReused(DomainError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    default_message = "This idempotency key was used with other input. Use a new key."
+
+
+class InsufficientPoints(DomainError):
+    code = "INSUFFICIENT_POINTS"
+    default_message = "Not enough points."
+
+    def __init__(self, message: str | None = None, *, available: int, field: str | None = None):
+        super().__init__(message or f"Only {available} points are available.", field=field)
+        self.available = available
+
+
+class RedemptionNotAllowed(DomainError):
+    code = "REDEMPTION_NOT_ALLOWED"
+    default_message = "These points cannot be redeemed on this purchase."
+
+
+class CheckoutNotFound(NotFound):
+    code = "CHECKOUT_NOT_FOUND"
+    default_message = "No such checkout. Scan the member's code again."
+
+
+class CheckoutExpired(DomainError):
+    code = "CHECKOUT_EXPIRED"
+    default_message = "This checkout has expired. Scan the member's code again."
+
+
+class CheckoutNotYours(Forbidden):
+    code = "CHECKOUT_NOT_YOURS"
+    default_message = "Another till opened this checkout. Scan the member's code here."
+
+
+class DuplicateReceipt(Conflict):
+    code = "DUPLICATE_RECEIPT"
+    default_message = "This receipt already earned points for this member."
+
+
+class PurchaseNotFound(NotFound):
+    code = "PURCHASE_NOT_FOUND"
+    default_message = "No such purchase."
+
+
+class RefundTooLarge(DomainError):
+    code = "REFUND_TOO_LARGE"
+    default_message = "The refund is more than what is left of the purchase."
+
+
+class CurrencyMismatch(InvalidInput):
+    code = "CURRENCY_MISMATCH"
+    default_message = "The amount is not in the program's currency."
+
+
+class LinesMismatch(InvalidInput):
+    code = "LINES_MISMATCH"
+    default_message = "The lines do not add up to the total."
+
+
 ALL_ERRORS: tuple[type[DomainError], ...] = (
     DomainError,
     InvalidInput,
@@ -135,4 +194,15 @@ ALL_ERRORS: tuple[type[DomainError], ...] = (
     CodeExpired,
     CodeRevoked,
     CardNotFound,
+    IdempotencyKeyReused,
+    InsufficientPoints,
+    RedemptionNotAllowed,
+    CheckoutNotFound,
+    CheckoutExpired,
+    CheckoutNotYours,
+    DuplicateReceipt,
+    PurchaseNotFound,
+    RefundTooLarge,
+    CurrencyMismatch,
+    LinesMismatch,
 )

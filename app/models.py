@@ -3,6 +3,8 @@
 from sqlmodel import SQLModel
 
 from app.auth import models as auth_models
+from app.checkout import models as checkout_models
+from app.idempotency import models as idempotency_models
 from app.ledger import models as ledger_models
 from app.members import models as members_models
 from app.offers import models as offers_models
@@ -14,6 +16,8 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "auth_models",
+    "checkout_models",
+    "idempotency_models",
     "ledger_models",
     "members_models",
     "metadata",

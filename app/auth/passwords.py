@@ -32,9 +32,11 @@ class PasswordHasher:
     async def verify(self, password: str, hashed: str | None) -> bool:
         if len(password) > MAX_LENGTH:
             return False
-        return await asyncio.to_thread(self._context.verify, password, hashed or self._dummy) and (
-            hashed is not None
-        )
+        try:
+            ok = await asyncio.to_thread(self._context.verify, password, hashed or self._dummy)
+        except (ValueError, TypeError):  # a malformed stored hash: no password matches it
+            return False
+        return ok and hashed is not None
 
 
 def check_strength(password: str) -> None:

@@ -21,6 +21,7 @@ from app.errors import (
     AccountDisabled,
     EmailTaken,
     InvalidCredentials,
+    InvalidInput,
     RateLimited,
     RefreshTokenExpired,
     RefreshTokenInvalid,
@@ -159,8 +160,12 @@ async def login(
     client address, every attempt answers RATE_LIMITED until the window has passed.
     """
     now = clock.now()
-    normalized = members_service.normalize_email(email)
-    keys = [f"account:{kind}:{normalized}"]
+    try:
+        normalized: str | None = members_service.check_email(email)
+    except InvalidInput:
+        # No account has it, and it may not fit a failure's key or hold a NUL PostgreSQL refuses.
+        normalized = None
+    keys = [f"account:{kind}:{normalized}"] if normalized else []
     if client_address:
         keys.append(f"address:{client_address}")
     since = now - dt.timedelta(seconds=settings.login_window_seconds)
@@ -173,7 +178,10 @@ async def login(
             )
             if (failures or 0) >= settings.login_max_failures:
                 raise RateLimited()
-        if kind == "member":
+        subject: tuple[uuid.UUID, str, bool] | None = None
+        if normalized is None:
+            pass
+        elif kind == "member":
             member = await members_service.find_member_by_email(session, normalized)
             subject = (member.id, member.password_hash, member.active) if member else None
         else:

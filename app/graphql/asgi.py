@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from cross_web import HTTPException  # what strawberry's view raises for a refused request
 from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
@@ -17,6 +20,8 @@ from app.graphql.extensions import classify
 from app.graphql.loaders import build_loaders
 from app.graphql.schema import build_schema
 
+_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
 
 class LoyaltyGraphQL(GraphQL[Context, None]):
     def __init__(self, services: Services) -> None:
@@ -27,6 +32,23 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
             allow_queries_via_get=False,
         )
         self.services = services
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry answers a request it refuses (no query, variables not an object, unknown
+        operation name, GET, unsupported content type) in plain text; answer as a GraphQL
+        transport error with `extensions.code` instead, keeping the status."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope=scope, receive=receive))
+        except HTTPException as error:
+            code = _HTTP_CODES.get(error.status_code, "BAD_REQUEST")
+            response = JSONResponse(
+                {"errors": [{"message": error.reason, "extensions": {"code": code}}]},
+                status_code=error.status_code,
+            )
+        await response(scope, receive, send)
 
     async def process_result(
         self, request: Request | WebSocket, result: ExecutionResult

@@ -61,6 +61,16 @@ class MemberCodeError(UserError):
     pass
 
 
+@strawberry.type(description="Not enough points; `available` is what the member has.")
+class InsufficientPointsError(UserError):
+    available: int
+
+
+@strawberry.type(description="The idempotency key was used with other input: use a new key.")
+class IdempotencyKeyReusedError(UserError):
+    pass
+
+
 ERROR_TYPES: dict[type[errors.DomainError], type[UserError]] = {
     errors.InvalidInput: InvalidInputError,
     errors.AlreadyExists: ConflictError,
@@ -79,12 +89,22 @@ ERROR_TYPES: dict[type[errors.DomainError], type[UserError]] = {
     errors.CodeExpired: MemberCodeError,
     errors.CodeRevoked: MemberCodeError,
     errors.CardNotFound: MemberCodeError,
+    errors.IdempotencyKeyReused: IdempotencyKeyReusedError,
+    errors.InsufficientPoints: InsufficientPointsError,
+    errors.RedemptionNotAllowed: InvalidInputError,
+    errors.RefundTooLarge: InvalidInputError,
+    errors.CheckoutExpired: ConflictError,
 }
 
 
 def to_user_error(error: errors.DomainError) -> UserError:
     for cls in type(error).__mro__:
         gql_type = ERROR_TYPES.get(cls)  # type: ignore[call-overload]
+        if gql_type is InsufficientPointsError:
+            assert isinstance(error, errors.InsufficientPoints)
+            return InsufficientPointsError(
+                code=error.code, message=error.message, field=error.field, available=error.available
+            )
         if gql_type is not None:
             return gql_type(code=error.code, message=error.message, field=error.field)  # type: ignore[call-arg]
     raise error

@@ -14,6 +14,7 @@ from app.kit.money import Money as DomainMoney
 from app.program import rules as program_rules
 from app.program import service as program_service
 from app.program.rules import ProgramRules
+from app.tiers import service as tiers_service
 
 
 @strawberry.type(description="An amount in the currency's minor units (cents), never a float.")
@@ -249,5 +250,5 @@ class ProgramMutation:
     async def remove_tier(self, info: strawberry.Info, code: str) -> RemoveTierResult:
         ctx = info.context
         return Program.of(
-            await program_service.remove_tier(ctx.db, ctx.actor, ctx.clock, code.strip().upper())
+            await tiers_service.remove_tier(ctx.db, ctx.actor, ctx.clock, code.strip().upper())
         )

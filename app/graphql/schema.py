@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -18,6 +19,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.graphql.auth import AuthMutation
+from app.graphql.checkout import CheckoutMutation, CheckoutQuery
 from app.graphql.extensions import RequestLifecycle, log_errors
 from app.graphql.members import MembersMutation, MembersQuery
 from app.graphql.program import ProgramMutation, ProgramQuery
@@ -26,12 +28,12 @@ from app.settings import Settings
 
 
 @strawberry.type
-class Query(MembersQuery, StaffQuery, ProgramQuery):
+class Query(MembersQuery, StaffQuery, ProgramQuery, CheckoutQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AuthMutation, MembersMutation, StaffMutation, ProgramMutation):
+class Mutation(AuthMutation, MembersMutation, StaffMutation, ProgramMutation, CheckoutMutation):
     pass
 
 
@@ -46,12 +48,17 @@ class LoyaltySchema(strawberry.Schema):
 def build_schema(settings: Settings) -> strawberry.Schema:
     # Factories: every request gets fresh extension instances. The parser and validation
     # caches live at module level in strawberry, keyed by size, so they span requests.
+    # The validation cache is keyed by the rule classes too, and each limiter makes a new rule
+    # class when built: build the limits' rules once, or the cache never hits.
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+    ]
     extensions: list[Any] = [
         RequestLifecycle,
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=1024),
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: AddValidationRules(limits),
         lambda: ValidationCache(maxsize=1024),
     ]
     if settings.is_production:

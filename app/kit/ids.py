@@ -21,6 +21,8 @@ def new_id() -> uuid.UUID:
 
 def parse_id(value: str) -> uuid.UUID | None:
     """The UUID in an opaque id string, or None when it is not one."""
+    if not isinstance(value, str) or not value.isascii():
+        return None  # uuid.UUID would read Arabic-Indic or full-width digits as hex digits
     try:
         return uuid.UUID(value)
     except (ValueError, AttributeError, TypeError):

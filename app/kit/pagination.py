@@ -44,7 +44,7 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         at, id_ = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-        if not isinstance(at, str) or not isinstance(id_, str):
+        if not isinstance(at, str) or not isinstance(id_, str) or not id_.isascii():
             raise TypeError("not a [timestamp, id] pair of strings")
         moment = dt.datetime.fromisoformat(at)
         if moment.tzinfo is None:

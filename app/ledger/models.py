@@ -1,16 +1,35 @@
 """The ledger: one account row per member (the lock and the cached balances), lots of earned
-points, and append-only, hash-chained entries. Every table carries `member_id`."""
+points, append-only hash-chained entries, and the movements of points between entries and lots.
+Every table carries `member_id`.
+
+Invariants (`loyalty verify-ledger` proves them for every member):
+- available + pending = the sum of the entries' points;
+- pending = the remaining points of unreleased lots;
+- available = the remaining points of released lots - debt (debt: points a refund took back
+  after the member had spent them; later earnings repay it first);
+- every lot: 0 <= remaining <= points, and remaining = points + the sum of its movements;
+- the entries of a member form a hash chain with consecutive sequence numbers.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Index, UniqueConstraint, true
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
 from app.kit.ids import new_id
+
+
+class EntryKind:
+    EARN = "EARN"  # points earned by a purchase
+    REDEEM = "REDEEM"  # points paid at the till
+    REVERSAL = "REVERSAL"  # earned points taken back by a refund
+    RESTORE = "RESTORE"  # redeemed points given back by a refund
+    ADJUST = "ADJUST"  # an operator's correction, with a reason
+    EXPIRE = "EXPIRE"  # lots past their date
 
 
 class MemberAccount(SQLModel, table=True):
@@ -19,6 +38,7 @@ class MemberAccount(SQLModel, table=True):
     member_id: uuid.UUID = Field(foreign_key="members.id", primary_key=True)
     available: int = Field(default=0, sa_type=BigInteger)
     pending: int = Field(default=0, sa_type=BigInteger)
+    debt: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
     lifetime_earned: int = Field(default=0, sa_type=BigInteger)
     tier_code: str = Field(max_length=20, index=True)
     tier_year_ends_at: dt.datetime = Field(sa_type=UTCDateTime)
@@ -31,15 +51,21 @@ class MemberAccount(SQLModel, table=True):
 
 class PointLot(SQLModel, table=True):
     __tablename__ = "point_lots"
-    __table_args__ = (Index("ix_point_lots_member_expires", "member_id", "expires_at"),)
+    __table_args__ = (
+        Index("ix_point_lots_member_expires", "member_id", "expires_at"),
+        Index("ix_point_lots_expires_at", "expires_at"),
+        Index("ix_point_lots_available_from", "released", "available_from"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
     member_id: uuid.UUID = Field(foreign_key="members.id")
     points: int = Field(sa_type=BigInteger)
     remaining: int = Field(sa_type=BigInteger)
     available_from: dt.datetime = Field(sa_type=UTCDateTime)
+    released: bool = Field(sa_column_kwargs={"server_default": true()})  # available, or pending
     expires_at: dt.datetime = Field(sa_type=UTCDateTime)
-    origin_entry_id: uuid.UUID | None = None
+    origin_entry_id: uuid.UUID
+    purchase_id: uuid.UUID | None = None
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
 
 
@@ -48,6 +74,7 @@ class LedgerEntry(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("member_id", "seq", name="uq_ledger_entries_member_seq"),
         Index("ix_ledger_entries_member_created", "member_id", "created_at", "id"),
+        Index("ix_ledger_entries_member_purchase", "member_id", "purchase_id"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
@@ -55,11 +82,10 @@ class LedgerEntry(SQLModel, table=True):
     seq: int = Field(sa_type=BigInteger)
     kind: str = Field(max_length=20)
     points: int = Field(sa_type=BigInteger)
-    balance_after: int = Field(sa_type=BigInteger)
+    balance_after: int = Field(sa_type=BigInteger)  # available + pending after this entry
     # The base points of purchases (before multipliers, offers and bonuses), net of refunds:
     # what counts towards tiers.
     qualifying: int = Field(default=0, sa_type=BigInteger)
-    pending_after: int = Field(default=0, sa_type=BigInteger)
     actor_kind: str = Field(max_length=10)  # member | staff | system
     actor_id: uuid.UUID | None = None
     store_id: uuid.UUID | None = Field(default=None, foreign_key="stores.id")
@@ -70,3 +96,20 @@ class LedgerEntry(SQLModel, table=True):
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+class LotMovement(SQLModel, table=True):
+    """Points an entry took from (negative) or gave back to (positive) a lot, so that a refund
+    returns redeemed points to the lots they came from, with their original expiry."""
+
+    __tablename__ = "lot_movements"
+    __table_args__ = (
+        Index("ix_lot_movements_member_entry", "member_id", "entry_id"),
+        Index("ix_lot_movements_lot", "lot_id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    member_id: uuid.UUID = Field(foreign_key="members.id")
+    entry_id: uuid.UUID = Field(foreign_key="ledger_entries.id")
+    lot_id: uuid.UUID = Field(foreign_key="point_lots.id")
+    points: int = Field(sa_type=BigInteger)

@@ -1,5 +1,8 @@
-"""The ledger's reads and the account's opening. Points move only through use cases that lock
-the member's account row first."""
+"""The ledger: the account's opening, the building blocks that move points, and the reads.
+
+Points move only inside a use case's transaction that locked the member's account row first
+(`lock_account`); the building blocks here take that locked account and never commit.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,47 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.auth.actors import Actor, StaffActor
+from app.clock import Clock
+from app.db import Database
+from app.errors import Forbidden, InsufficientPoints, InvalidInput, NotFound
+from app.idempotency import service as idempotency
 from app.kit import pagination
+from app.kit.hashing import GENESIS, chain_hash
+from app.kit.ids import new_id, parse_id
 from app.kit.pagination import Page
-from app.ledger.models import LedgerEntry, MemberAccount, PointLot
+from app.ledger.models import EntryKind, LedgerEntry, LotMovement, MemberAccount, PointLot
+from app.program import service as program_service
 
 EXPIRING_SOON_DAYS = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    """Who, where, when and under which rules the entries of one use case are written."""
+
+    actor_kind: str  # member | staff | system
+    actor_id: uuid.UUID | None
+    store_id: uuid.UUID | None
+    rules_version: int
+    now: dt.datetime
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    available: int
+    pending: int
+
+
+def balance_of(account: MemberAccount) -> Balance:
+    return Balance(available=account.available, pending=account.pending)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +70,7 @@ async def open_account(
     """Building block: the empty account of a new member, in the lowest tier."""
     account = MemberAccount(
         member_id=member_id,
+        last_entry_hash=GENESIS,
         tier_code=tier_code,
         tier_year_ends_at=now + dt.timedelta(days=tier_year_days),
         created_at=now,
@@ -121,3 +156,494 @@ async def count_accounts_in_tier(session: AsyncSession, tier_code: str) -> int:
         .where(col(MemberAccount.tier_code) == tier_code)
     )
     return int(count or 0)
+
+
+# -- moving points: building blocks on a locked account; they never commit ------------------------
+
+
+async def lock_account(session: AsyncSession, member_id: uuid.UUID) -> MemberAccount:
+    """Lock the member's account row for this transaction (SELECT ... FOR UPDATE; on SQLite the
+    transaction's BEGIN IMMEDIATE already holds the database's write lock)."""
+    account = await session.scalar(
+        select(MemberAccount)
+        .where(col(MemberAccount.member_id) == member_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if account is None:
+        raise NotFound("No such member.", field="memberId")
+    return account
+
+
+def entry_fields(entry: LedgerEntry) -> dict[str, object]:
+    """What the hash of an entry covers."""
+    return {
+        "member_id": str(entry.member_id),
+        "seq": entry.seq,
+        "kind": entry.kind,
+        "points": entry.points,
+        "balance_after": entry.balance_after,
+        "qualifying": entry.qualifying,
+        "actor_kind": entry.actor_kind,
+        "actor_id": str(entry.actor_id) if entry.actor_id else None,
+        "store_id": str(entry.store_id) if entry.store_id else None,
+        "purchase_id": str(entry.purchase_id) if entry.purchase_id else None,
+        "rules_version": entry.rules_version,
+        "idempotency_key": entry.idempotency_key,
+        "description": entry.description,
+        "created_at": entry.created_at.astimezone(dt.UTC).isoformat(),
+    }
+
+
+def _append(
+    session: AsyncSession,
+    account: MemberAccount,
+    posting: Posting,
+    *,
+    kind: str,
+    points: int,
+    description: str,
+    purchase_id: uuid.UUID | None = None,
+    qualifying: int = 0,
+) -> LedgerEntry:
+    """Append an entry after the account's balances were changed by `points`."""
+    account.entry_count += 1
+    account.version += 1
+    account.updated_at = posting.now
+    entry = LedgerEntry(
+        id=new_id(),
+        member_id=account.member_id,
+        seq=account.entry_count,
+        kind=kind,
+        points=points,
+        balance_after=account.available + account.pending,
+        qualifying=qualifying,
+        actor_kind=posting.actor_kind,
+        actor_id=posting.actor_id,
+        store_id=posting.store_id,
+        purchase_id=purchase_id,
+        rules_version=posting.rules_version,
+        idempotency_key=posting.idempotency_key,
+        description=description[:300],
+        prev_hash=account.last_entry_hash,
+        hash="",
+        created_at=posting.now,
+    )
+    entry.hash = chain_hash(entry.prev_hash, entry_fields(entry))
+    account.last_entry_hash = entry.hash
+    session.add(entry)
+    return entry
+
+
+async def earn(
+    session: AsyncSession,
+    account: MemberAccount,
+    posting: Posting,
+    *,
+    points: int,
+    kind: str,
+    description: str,
+    pending_days: int,
+    expiry_days: int,
+    purchase_id: uuid.UUID | None = None,
+    qualifying: int = 0,
+) -> LedgerEntry:
+    """Give points as a new lot (pending for `pending_days`, expiring `expiry_days` after it
+    becomes available). A debt is repaid from the new lot first."""
+    if points < 0:
+        raise ValueError("earn() gives points; use take_back() or spend() to take them")
+    available_from = posting.now + dt.timedelta(days=pending_days)
+    released = pending_days == 0
+    repaid = min(account.debt, points)
+    account.debt -= repaid
+    account.available += repaid
+    rest = points - repaid
+    if released:
+        account.available += rest
+    else:
+        account.pending += rest
+    account.lifetime_earned += points
+    entry = _append(
+        session,
+        account,
+        posting,
+        kind=kind,
+        points=points,
+        description=description,
+        purchase_id=purchase_id,
+        qualifying=qualifying,
+    )
+    if points > 0:
+        lot = PointLot(
+            id=new_id(),
+            member_id=account.member_id,
+            points=points,
+            remaining=rest,
+            available_from=available_from,
+            released=released,
+            expires_at=available_from + dt.timedelta(days=expiry_days),
+            origin_entry_id=entry.id,
+            purchase_id=purchase_id,
+            created_at=posting.now,
+        )
+        session.add(lot)
+        if repaid:
+            await session.flush()
+            session.add(
+                LotMovement(
+                    member_id=account.member_id, entry_id=entry.id, lot_id=lot.id, points=-repaid
+                )
+            )
+    return entry
+
+
+async def _lots(
+    session: AsyncSession, member_id: uuid.UUID, *, released_only: bool
+) -> list[PointLot]:
+    """The member's lots with points left, oldest expiry first."""
+    query = select(PointLot).where(
+        col(PointLot.member_id) == member_id, col(PointLot.remaining) > 0
+    )
+    if released_only:
+        query = query.where(col(PointLot.released).is_(True))
+    query = query.order_by(col(PointLot.expires_at), col(PointLot.created_at), col(PointLot.id))
+    return list((await session.scalars(query.execution_options(populate_existing=True))).all())
+
+
+def _consume(lots: list[PointLot], points: int) -> list[tuple[PointLot, int]]:
+    taken: list[tuple[PointLot, int]] = []
+    left = points
+    for lot in lots:
+        if left == 0:
+            break
+        part = min(lot.remaining, left)
+        if part > 0:
+            taken.append((lot, part))
+            left -= part
+    return taken
+
+
+async def _record_moves(
+    session: AsyncSession,
+    account: MemberAccount,
+    entry: LedgerEntry,
+    moves: list[tuple[PointLot, int]],
+) -> None:
+    """Apply signed moves to lots and record them (after the entry row exists)."""
+    await session.flush()
+    for lot, points in moves:
+        lot.remaining += points
+        session.add(lot)
+        session.add(
+            LotMovement(
+                member_id=account.member_id, entry_id=entry.id, lot_id=lot.id, points=points
+            )
+        )
+
+
+async def spend(
+    session: AsyncSession,
+    account: MemberAccount,
+    posting: Posting,
+    *,
+    points: int,
+    kind: str,
+    description: str,
+    purchase_id: uuid.UUID | None = None,
+) -> LedgerEntry:
+    """Spend available points, oldest lots first. Never makes the balance negative."""
+    if points <= 0:
+        raise ValueError("spend() takes a positive number of points")
+    if account.available < points:
+        raise InsufficientPoints(available=max(account.available, 0), field="points")
+    taken = _consume(await _lots(session, account.member_id, released_only=True), points)
+    if sum(part for _, part in taken) != points:  # the cached balance disagrees with the lots
+        raise RuntimeError(f"ledger inconsistency for member {account.member_id}")
+    account.available -= points
+    entry = _append(
+        session,
+        account,
+        posting,
+        kind=kind,
+        points=-points,
+        description=description,
+        purchase_id=purchase_id,
+    )
+    await _record_moves(session, account, entry, [(lot, -part) for lot, part in taken])
+    return entry
+
+
+async def take_back(
+    session: AsyncSession,
+    account: MemberAccount,
+    posting: Posting,
+    *,
+    points: int,
+    description: str,
+    purchase_id: uuid.UUID,
+    qualifying: int = 0,
+) -> LedgerEntry:
+    """A refund takes earned points back: from the purchase's own lot first, then the oldest
+    lots (available, then pending), and what the member has already spent becomes debt."""
+    lots = await _lots(session, account.member_id, released_only=False)
+    lots.sort(key=lambda lot: (lot.purchase_id != purchase_id, not lot.released))
+    taken = _consume(lots, points)
+    from_available = sum(part for lot, part in taken if lot.released)
+    from_pending = sum(part for lot, part in taken if not lot.released)
+    shortfall = points - from_available - from_pending
+    account.available -= from_available + shortfall
+    account.pending -= from_pending
+    account.debt += shortfall
+    entry = _append(
+        session,
+        account,
+        posting,
+        kind=EntryKind.REVERSAL,
+        points=-points,
+        description=description,
+        purchase_id=purchase_id,
+        qualifying=qualifying,
+    )
+    await _record_moves(session, account, entry, [(lot, -part) for lot, part in taken])
+    return entry
+
+
+async def give_back(
+    session: AsyncSession,
+    account: MemberAccount,
+    posting: Posting,
+    *,
+    points: int,
+    description: str,
+    purchase_id: uuid.UUID,
+) -> LedgerEntry:
+    """A refund gives redeemed points back, to the lots they were taken from (with their
+    original expiry), in the order they were taken."""
+    taken_rows = await session.execute(
+        select(col(LotMovement.lot_id), func.sum(col(LotMovement.points)))
+        .join(LedgerEntry, col(LedgerEntry.id) == col(LotMovement.entry_id))
+        .where(
+            col(LotMovement.member_id) == account.member_id,
+            col(LedgerEntry.member_id) == account.member_id,
+            col(LedgerEntry.purchase_id) == purchase_id,
+            col(LedgerEntry.kind).in_([EntryKind.REDEEM, EntryKind.RESTORE]),
+        )
+        .group_by(col(LotMovement.lot_id))
+    )
+    net_taken = {lot_id: -int(total) for lot_id, total in taken_rows.all() if total < 0}
+    lots = (
+        await session.scalars(
+            select(PointLot)
+            .where(col(PointLot.id).in_(list(net_taken)))
+            .order_by(col(PointLot.expires_at), col(PointLot.created_at), col(PointLot.id))
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    moves: list[tuple[PointLot, int]] = []
+    left = points
+    for lot in lots:
+        part = min(net_taken[lot.id], lot.points - lot.remaining, left)
+        if part > 0:
+            moves.append((lot, part))
+            left -= part
+    if left:
+        raise RuntimeError(f"cannot return {points} points to the lots of purchase {purchase_id}")
+    account.available += sum(part for lot, part in moves if lot.released)
+    account.pending += sum(part for lot, part in moves if not lot.released)
+    entry = _append(
+        session,
+        account,
+        posting,
+        kind=EntryKind.RESTORE,
+        points=points,
+        description=description,
+        purchase_id=purchase_id,
+    )
+    await _record_moves(session, account, entry, moves)
+    return entry
+
+
+async def expire_due(
+    session: AsyncSession, account: MemberAccount, posting: Posting
+) -> LedgerEntry | None:
+    """Expire what is left of the member's lots past their date, in one entry."""
+    lots = (
+        await session.scalars(
+            select(PointLot)
+            .where(
+                col(PointLot.member_id) == account.member_id,
+                col(PointLot.remaining) > 0,
+                col(PointLot.expires_at) <= posting.now,
+            )
+            .order_by(col(PointLot.expires_at), col(PointLot.id))
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    if not lots:
+        return None
+    from_available = sum(lot.remaining for lot in lots if lot.released)
+    from_pending = sum(lot.remaining for lot in lots if not lot.released)
+    total = from_available + from_pending
+    account.available -= from_available
+    account.pending -= from_pending
+    entry = _append(
+        session,
+        account,
+        posting,
+        kind=EntryKind.EXPIRE,
+        points=-total,
+        description=f"{total} points expired",
+    )
+    await _record_moves(session, account, entry, [(lot, -lot.remaining) for lot in lots])
+    return entry
+
+
+async def release_due(session: AsyncSession, account: MemberAccount, now: dt.datetime) -> int:
+    """Pending lots whose date has come become available. No entry: the total is unchanged."""
+    lots = (
+        await session.scalars(
+            select(PointLot)
+            .where(
+                col(PointLot.member_id) == account.member_id,
+                col(PointLot.released).is_(False),
+                col(PointLot.available_from) <= now,
+            )
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    moved = sum(lot.remaining for lot in lots)
+    for lot in lots:
+        lot.released = True
+        session.add(lot)
+    account.pending -= moved
+    account.available += moved
+    if lots:
+        account.version += 1
+        account.updated_at = now
+    return moved
+
+
+async def members_with_lots_due(
+    session: AsyncSession, *, column: str, now: dt.datetime, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """A batch of member ids (in id order, after `after`) with lots to expire or to release."""
+    if column == "expire":
+        condition = and_(col(PointLot.remaining) > 0, col(PointLot.expires_at) <= now)
+    else:
+        condition = and_(col(PointLot.released).is_(False), col(PointLot.available_from) <= now)
+    query = select(col(PointLot.member_id)).where(condition).distinct()
+    if after is not None:
+        query = query.where(col(PointLot.member_id) > after)
+    query = query.order_by(col(PointLot.member_id)).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+# -- use cases -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustmentResult:
+    entry_id: uuid.UUID
+    kind: str
+    points: int
+    balance_after: int
+    description: str
+    created_at: dt.datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "entry_id": str(self.entry_id),
+            "kind": self.kind,
+            "points": self.points,
+            "balance_after": self.balance_after,
+            "description": self.description,
+            "created_at": self.created_at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AdjustmentResult:
+        return cls(
+            entry_id=uuid.UUID(data["entry_id"]),
+            kind=data["kind"],
+            points=int(data["points"]),
+            balance_after=int(data["balance_after"]),
+            description=data["description"],
+            created_at=dt.datetime.fromisoformat(data["created_at"]),
+        )
+
+
+MAX_ADJUSTMENT = 10_000_000
+
+
+async def adjust_points(
+    db: Database,
+    actor: Actor | None,
+    clock: Clock,
+    *,
+    member_id: str,
+    points: int,
+    reason: str,
+    idempotency_key: str,
+) -> AdjustmentResult:
+    """An operator's correction (admins and managers): a signed number of points with a reason,
+    recorded as who made it. Taking points never makes the balance negative."""
+    if not isinstance(actor, StaffActor) or actor.role not in ("ADMIN", "MANAGER"):
+        raise Forbidden("Only administrators and managers adjust points.")
+    key = idempotency.check_key(idempotency_key)
+    target = parse_id(member_id)
+    if target is None:
+        raise InvalidInput("This is not a member id.", field="memberId")
+    if points == 0 or abs(points) > MAX_ADJUSTMENT:
+        raise InvalidInput(
+            f"Adjust by a non-zero number of points, at most {MAX_ADJUSTMENT} either way.",
+            field="points",
+        )
+    cleaned = " ".join(reason.split())
+    if not cleaned or len(cleaned) > 200 or not cleaned.isprintable():
+        raise InvalidInput("Give a reason of at most 200 characters.", field="reason")
+    digest = idempotency.request_hash(
+        "adjustPoints", {"member_id": str(target), "points": points, "reason": cleaned}
+    )
+    scope = f"staff:{actor.staff_id}"
+    now = clock.now()
+    async with db.transaction() as session:
+        account = await lock_account(session, target)
+        stored = await idempotency.replay(
+            session, member_id=target, scope=scope, key=key, operation="adjustPoints", digest=digest
+        )
+        if stored is not None:
+            return AdjustmentResult.from_json(stored)
+        rules = await program_service.current_rules(session)
+        posting = Posting(
+            actor_kind="staff",
+            actor_id=actor.staff_id,
+            store_id=None,
+            rules_version=rules.version,
+            now=now,
+            idempotency_key=key,
+        )
+        description = f"Adjustment: {cleaned}"
+        if points > 0:
+            entry = await earn(
+                session, account, posting, points=points, kind=EntryKind.ADJUST,
+                description=description, pending_days=0, expiry_days=rules.expiry_days,
+            )  # fmt: skip
+        else:
+            entry = await spend(
+                session, account, posting, points=-points, kind=EntryKind.ADJUST,
+                description=description,
+            )  # fmt: skip
+        session.add(account)
+        result = AdjustmentResult(
+            entry_id=entry.id,
+            kind=entry.kind,
+            points=entry.points,
+            balance_after=entry.balance_after,
+            description=entry.description,
+            created_at=entry.created_at,
+        )
+        await idempotency.remember(
+            session, member_id=target, scope=scope, key=key, operation="adjustPoints",
+            digest=digest, result=result.to_json(), now=now,
+        )  # fmt: skip
+    return result

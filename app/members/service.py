@@ -18,6 +18,7 @@ from app.clock import Clock
 from app.db import Database
 from app.errors import (
     CardNotFound,
+    CodeMalformed,
     CodeRevoked,
     EmailTaken,
     Forbidden,
@@ -31,9 +32,10 @@ from app.members.models import Member
 CARD_PREFIX = "7"  # ISO/IEC 7812 major industry identifier 7: petroleum and other future use
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-_PHONE = re.compile(r"^\+[1-9]\d{6,14}$")
+_PHONE = re.compile(r"^\+[1-9]\d{6,14}$", re.ASCII)  # `\d` would match any Unicode digit
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Z]{2})?$")
 _PHONE_NOISE = str.maketrans("", "", " -().")
+_REFERRAL_CODE = re.compile(r"^[A-Z0-9]{1,12}$", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +146,10 @@ async def get_member(session: AsyncSession, actor: Actor | None, member_id: uuid
 
 
 async def find_by_referral_code(session: AsyncSession, code: str) -> Member | None:
-    return await session.scalar(
-        select(Member).where(col(Member.referral_code) == code.strip().upper())
-    )
+    normalized = code.strip().upper()
+    if not _REFERRAL_CODE.match(normalized):  # e.g. a NUL byte, which PostgreSQL refuses
+        return None
+    return await session.scalar(select(Member).where(col(Member.referral_code) == normalized))
 
 
 # -- writes (building blocks: they take a session and never commit) ------------------------------
@@ -296,6 +299,15 @@ async def resolve_code(
     Refuses malformed (CODE_MALFORMED), forged (CODE_INVALID), expired (CODE_EXPIRED) and
     revoked (CODE_REVOKED) codes, and unknown or closed cards (CARD_NOT_FOUND).
     """
+    return (await resolve_code_kind(session, secret, raw, now=now))[1]
+
+
+async def resolve_code_kind(
+    session: AsyncSession, secret: bytes, raw: str, *, now: dt.datetime
+) -> tuple[str, Member]:
+    """As resolve_code, with the kind of code scanned: rotating, static or typed."""
+    if len(raw) > 200:
+        raise CodeMalformed(field="code")
     scanned = codes.parse(secret, raw, unix_seconds=now.timestamp())
     member = await session.scalar(
         select(Member).where(col(Member.card_number) == scanned.card_number)
@@ -304,4 +316,4 @@ async def resolve_code(
         raise CardNotFound(field="code")
     if scanned.static_version is not None and scanned.static_version != member.static_code_version:
         raise CodeRevoked(field="code")
-    return member
+    return scanned.kind, member

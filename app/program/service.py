@@ -15,7 +15,6 @@ from app.auth.actors import Actor, StaffActor, require_admin
 from app.clock import Clock
 from app.db import Database
 from app.errors import Conflict, InvalidInput, NotFound
-from app.ledger import service as ledger_service
 from app.program import rules as program_rules
 from app.program.models import ProgramVersion
 from app.program.rules import CategoryRule, ProgramRules, Tier
@@ -142,18 +141,4 @@ async def set_tier(db: Database, actor: Actor, clock: Clock, tier: Tier) -> Prog
         current = await current_rules(session)
         return await save_version(
             session, actor, program_rules.with_tier(current, tier), now=clock.now()
-        )
-
-
-async def remove_tier(db: Database, actor: Actor, clock: Clock, code: str) -> ProgramRules:
-    """Remove a tier nobody holds (move its members first: the worker's downgrade does)."""
-    require_admin(actor)
-    async with db.transaction() as session:
-        current = await current_rules(session)
-        if current.tier(code) is None:
-            raise NotFound("No tier has this code.", field="code")
-        if await ledger_service.count_accounts_in_tier(session, code) > 0:
-            raise Conflict("Members hold this tier; it cannot be removed.", field="code")
-        return await save_version(
-            session, actor, program_rules.without_tier(current, code), now=clock.now()
         )

@@ -30,6 +30,8 @@ DURATION="${DURATION:-20s}"
 THREADS="${THREADS:-2}"
 CONNECTIONS="${CONNECTIONS:-16 64}"
 WARMUP="${WARMUP:-3s}"
+# Benchmark the tree this script sits in, even when PYTHON has another checkout installed.
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 
 if ! command -v wrk >/dev/null 2>&1; then
   echo "run.sh: wrk is not installed. On Debian/Ubuntu: apt-get update && apt-get install -y wrk" >&2
@@ -37,7 +39,7 @@ if ! command -v wrk >/dev/null 2>&1; then
   exit 2
 fi
 if ! "$PYTHON" -c "import app.cli" >/dev/null 2>&1; then
-  echo "run.sh: '$PYTHON' cannot import the project; install it (pip install -e .) or set PYTHON" >&2
+  echo "run.sh: '$PYTHON' cannot import the project; install it (pip install -e .) or set PYTHON to a Python that can" >&2
   exit 2
 fi
 
@@ -128,6 +130,17 @@ run_wrk() {
     --timeout 10s --latency -s "$HERE/memberhome.lua" "$URL" -- "$WORK/tokens.txt" "$WORK/body.json"
 }
 
+# The server's CPU time (user + system, all threads) in clock ticks, from /proc (Linux only).
+TICKS="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+cpu_ticks() {
+  if [[ -r "/proc/$SERVER_PID/stat" ]]; then
+    # Fields after the command name, which is in parentheses: utime is the 12th, stime the 13th.
+    sed 's/^.*) //' "/proc/$SERVER_PID/stat" | awk '{print $12 + $13}'
+  else
+    echo ""
+  fi
+}
+
 echo "== warm-up ($WARMUP, 16 connections, not reported)"
 run_wrk 16 "$WARMUP" >/dev/null
 
@@ -135,7 +148,9 @@ status=0
 summary=()
 for connections in $CONNECTIONS; do
   echo "== wrk: $THREADS threads, $connections connections, $DURATION"
+  before="$(cpu_ticks)"
   output="$(run_wrk "$connections" "$DURATION")"
+  after="$(cpu_ticks)"
   echo "$output"
   result="$(grep '^RESULT ' <<<"$output" || true)"
   if [[ -z "$result" ]]; then
@@ -143,12 +158,22 @@ for connections in $CONNECTIONS; do
     status=1
     continue
   fi
+  if [[ -n "$before" && -n "$after" ]]; then
+    # CPU per request, and how busy the server was (100% = one core): on a shared or noisy
+    # machine, CPU ms per request varies much less than requests/s.
+    result="$result $(awk -v b="$before" -v a="$after" -v t="$TICKS" -v r="$result" 'BEGIN {
+      match(r, /requests=[0-9]+/); n = substr(r, RSTART + 9, RLENGTH - 9)
+      match(r, /seconds=[0-9.]+/); d = substr(r, RSTART + 8, RLENGTH - 8)
+      cpu = (a - b) / t
+      printf "server_cpu_ms_per_req=%.1f server_cpu_pct=%.0f", (n > 0 ? 1000 * cpu / n : 0), 100 * cpu / d
+    }')"
+  fi
   summary+=("connections=$connections ${result#RESULT }")
   if [[ -n "${RESULTS:-}" ]]; then
     echo "db=${DATABASE_URL%%+*} threads=$THREADS duration=$DURATION connections=$connections ${result#RESULT }" >>"$RESULTS"
   fi
   # Every response must have been a 200 carrying data.me, and no socket errors.
-  if ! grep -q ' non200=0 graphql_errors=0 socket_errors=0$' <<<"$result"; then
+  if ! grep -q ' non200=0 graphql_errors=0 socket_errors=0\b' <<<"$result"; then
     echo "run.sh: FAILED responses at $connections connections (see above)" >&2
     status=1
   fi
@@ -166,7 +191,7 @@ for line in "${summary[@]}"; do
   set -- $line
   printf '  %-16s' "$1"
   for field in "$@"; do
-    case "$field" in rps=* | p50_ms=* | p90_ms=* | p99_ms=* | non200=* | graphql_errors=*) printf ' %s' "$field" ;; esac
+    case "$field" in rps=* | p50_ms=* | p90_ms=* | p99_ms=* | non200=* | graphql_errors=* | server_cpu_*) printf ' %s' "$field" ;; esac
   done
   printf '\n'
 done

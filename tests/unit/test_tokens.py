@@ -182,7 +182,9 @@ def test_tolerates_a_minute_of_clock_skew_on_issue_time() -> None:
 
 def test_refuses_a_forged_signature() -> None:
     # given
-    forged = jwt.encode(_claims(), "not-our-key-" + "x" * 52, algorithm="HS256", headers={"kid": "k1"})
+    forged = jwt.encode(
+        _claims(), "not-our-key-" + "x" * 52, algorithm="HS256", headers={"kid": "k1"}
+    )
 
     # when / then
     _refused(forged)
@@ -315,7 +317,7 @@ def test_rotation_refuses_old_tokens_once_the_old_key_is_removed() -> None:
 def test_refuses_a_token_whose_kid_was_swapped_to_another_listed_key() -> None:
     # given
     rotated = _settings({"k1": KEY_1, "k2": KEY_2}, "k2")
-    header, payload, signature = _issue(rotated).split(".")
+    _, payload, signature = _issue(rotated).split(".")
     swapped = f"{_b64({'alg': 'HS256', 'typ': 'JWT', 'kid': 'k1'})}.{payload}.{signature}"
 
     # when / then

@@ -68,7 +68,9 @@ async def test_a_cashier_cannot_read_a_member_by_id(db, settings, clock):
 async def test_an_admin_reads_any_member(db, settings, clock):
     # given
     _, ann = await create_member(db, settings, clock)
-    admin = await staff_actor(db, settings, clock, email="admin@example.com", role="ADMIN", store_ids=[])
+    admin = await staff_actor(
+        db, settings, clock, email="admin@example.com", role="ADMIN", store_ids=[]
+    )
 
     # when
     async with db.read() as session:
@@ -80,7 +82,9 @@ async def test_an_admin_reads_any_member(db, settings, clock):
 
 async def test_an_unknown_member_is_not_found_for_an_admin(db, settings, clock):
     # given
-    admin = await staff_actor(db, settings, clock, email="admin@example.com", role="ADMIN", store_ids=[])
+    admin = await staff_actor(
+        db, settings, clock, email="admin@example.com", role="ADMIN", store_ids=[]
+    )
 
     # when
     with pytest.raises(DomainError) as raised:
@@ -133,7 +137,9 @@ async def test_a_manager_of_two_stores_acts_in_both(db, settings, clock):
 async def test_an_admin_acts_in_every_store(db, settings, clock):
     # given
     main = await create_store(db, clock)
-    admin = await staff_actor(db, settings, clock, email="admin@example.com", role="ADMIN", store_ids=[])
+    admin = await staff_actor(
+        db, settings, clock, email="admin@example.com", role="ADMIN", store_ids=[]
+    )
 
     # when
     acting = require_store(admin, main.id)

@@ -308,3 +308,43 @@ async def test_a_rate_limited_attempt_records_no_failure(db, settings, clock, ha
     # then
     assert error == ("RATE_LIMITED", None)
     assert await count_rows(db, LoginFailure) == 10
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "x" * 400 + "@example.com",
+        "ann\x00@example.com",
+        "",
+        "   ",
+        "ann@example",
+        "ann\u202e@example.com",
+    ],
+)
+async def test_an_email_no_account_can_have_is_invalid_credentials(
+    db, settings, clock, hasher, email
+):
+    # given
+    await create_member(db, settings, clock)
+
+    # when
+    error = await login_error(db, settings, clock, hasher, email=email, address=HOME)
+
+    # then
+    assert error == ("INVALID_CREDENTIALS", None)
+    async with db.read() as session:
+        keys = (await session.scalars(select(LoginFailure.key))).all()
+    assert keys == [f"address:{HOME}"]
+
+
+async def test_failures_with_odd_emails_still_lock_the_address(db, settings, clock, hasher):
+    # given
+    await create_member(db, settings, clock)
+    for number in range(10):
+        await login_error(db, settings, clock, hasher, email=f"{number}\x00", address=HOME)
+
+    # when
+    error = await login_error(db, settings, clock, hasher, address=HOME)
+
+    # then
+    assert error == ("RATE_LIMITED", None)

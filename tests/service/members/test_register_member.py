@@ -85,7 +85,7 @@ async def test_opens_an_empty_account_in_the_lowest_tier(db, settings, clock):
     assert account.tier_code == "BRONZE"
     assert account.tier_year_ends_at == START + dt.timedelta(days=365)
     assert account.tier_year_ends_at == dt.datetime(2027, 6, 1, 12, 0, tzinfo=dt.UTC)
-    assert (account.entry_count, account.last_entry_hash) == (0, "")
+    assert (account.entry_count, account.last_entry_hash) == (0, "0" * 64)
 
 
 async def test_stores_the_profile(db, settings, clock):
@@ -152,6 +152,20 @@ async def test_refuses_an_unknown_referral_code_and_writes_nothing(db, settings,
     }
     async with db.read() as session:
         assert await members_service.find_member_by_email(session, "bob@example.com") is None
+
+
+@pytest.mark.parametrize("code", ["AB\x00CDEFG", "Z" * 500, "ABCD-EFG", "ＡＢＣＤＥＦＧＨ"])
+async def test_refuses_a_referral_code_of_the_wrong_shape(db, settings, clock, code):
+    # given
+    await create_member(db, settings, clock, email="ann@example.com")
+
+    # when
+    with pytest.raises(DomainError) as raised:
+        await create_member(db, settings, clock, email="bob@example.com", referral_code=code)
+
+    # then
+    assert (raised.value.code, raised.value.field) == ("INVALID_INPUT", "referralCode")
+    assert await counts(db, Member) == {"members": 1}
 
 
 async def test_refuses_a_self_referral_by_the_same_phone(db, settings, clock):

@@ -121,9 +121,7 @@ async def test_a_member_cannot_revoke_another_members_code(db, settings, clock):
 
     # when
     with pytest.raises(DomainError) as raised:
-        await members_service.revoke_wallet_code(
-            db, MemberActor(bob.id), clock, member_id=ann.id
-        )
+        await members_service.revoke_wallet_code(db, MemberActor(bob.id), clock, member_id=ann.id)
 
     # then
     assert raised.value.code == "FORBIDDEN"
@@ -205,9 +203,7 @@ async def test_code_with_a_changed_card_number_is_invalid(db, settings, clock):
     other = unused_card_number(member.card_number)
 
     # when
-    error = await resolve_error(
-        db, settings, clock, payload.replace(member.card_number, other)
-    )
+    error = await resolve_error(db, settings, clock, payload.replace(member.card_number, other))
 
     # then
     assert error == ("CODE_INVALID", "code")

@@ -19,7 +19,9 @@ from tests.support import PASSWORD, create_staff, create_store
 ADMIN = StaffActor(uuid.uuid4(), "ADMIN")
 
 
-async def add(db, settings, clock, hasher, actor, *, email, role="CASHIER", store_ids=(), password=PASSWORD):
+async def add(
+    db, settings, clock, hasher, actor, *, email, role="CASHIER", store_ids=(), password=PASSWORD
+):
     return await auth_service.create_staff(
         db,
         actor,
@@ -169,7 +171,13 @@ async def test_cashiers_and_managers_cannot_create_staff(db, settings, clock, ha
 async def test_members_cannot_create_staff(db, settings, clock, hasher):
     # when
     error = await add_error(
-        db, settings, clock, hasher, MemberActor(uuid.uuid4()), email="new@example.com", role="ADMIN"
+        db,
+        settings,
+        clock,
+        hasher,
+        MemberActor(uuid.uuid4()),
+        email="new@example.com",
+        role="ADMIN",
     )
 
     # then
@@ -194,7 +202,14 @@ async def test_an_admin_signed_in_creates_staff(db, settings, clock, hasher):
 
     # when
     staff = await add(
-        db, settings, clock, hasher, admin, email="manager@example.com", role="MANAGER", store_ids=[str(main.id)]
+        db,
+        settings,
+        clock,
+        hasher,
+        admin,
+        email="manager@example.com",
+        role="MANAGER",
+        store_ids=[str(main.id)],
     )
 
     # then

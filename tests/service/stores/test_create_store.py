@@ -20,7 +20,10 @@ ADMIN = StaffActor(uuid.uuid4(), "ADMIN")
 async def test_an_admin_creates_a_store(db, clock):
     # when
     store = await stores_service.create_store(
-        db, ADMIN, clock, stores_service.NewStore(code=" mall-2 ", name=" Mall ", timezone="Europe/Berlin")
+        db,
+        ADMIN,
+        clock,
+        stores_service.NewStore(code=" mall-2 ", name=" Mall ", timezone="Europe/Berlin"),
     )
 
     # then

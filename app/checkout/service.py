@@ -1,0 +1,482 @@
+"""The till: scan a member's code, quote a basket, complete the purchase, refund it.
+
+Every write here is one transaction that locks the member's account first and is idempotent
+per (member, till staff member, key).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.auth.actors import Actor, StaffActor, require_store
+from app.checkout import rules as till
+from app.checkout.models import Checkout, Purchase, PurchaseLine, Refund
+from app.clock import Clock
+from app.db import Database
+from app.errors import (
+    CheckoutExpired,
+    CheckoutNotFound,
+    CheckoutNotYours,
+    CurrencyMismatch,
+    DuplicateReceipt,
+    Forbidden,
+    InvalidInput,
+    PurchaseNotFound,
+    RefundTooLarge,
+)
+from app.idempotency import service as idempotency
+from app.kit.ids import parse_id
+from app.kit.money import Money
+from app.ledger import service as ledger_service
+from app.ledger.models import EntryKind
+from app.members import service as members_service
+from app.members.models import Member
+from app.program import service as program_service
+from app.program.rules import ProgramRules
+from app.stores import service as stores_service
+from app.tiers import service as tiers_service
+
+CHECKOUT_MINUTES = 15
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseCommand:
+    checkout_id: str
+    receipt_number: str
+    total: Money
+    lines: list[tuple[till.Line, str]] | None  # each line with its currency
+    redeem_points: int
+    idempotency_key: str
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "checkout_id": self.checkout_id,
+            "receipt_number": self.receipt_number.strip(),
+            "total": [self.total.amount, self.total.currency],
+            "lines": [
+                [line.sku, line.category, line.quantity, line.amount, currency]
+                for line, currency in self.lines or []
+            ],
+            "redeem_points": self.redeem_points,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedCheckout:
+    checkout: Checkout
+    member: Member
+    available: int
+    tier_code: str
+    max_redeemable: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteResult:
+    quote: till.Quote
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseReceipt:
+    purchase_id: uuid.UUID
+    receipt_number: str
+    currency: str
+    points_earned: int
+    points_redeemed: int
+    discount: int
+    amount_due: int
+    available: int
+    pending: int
+    tier_changed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["purchase_id"] = str(self.purchase_id)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PurchaseReceipt:
+        return cls(**{**data, "purchase_id": uuid.UUID(data["purchase_id"])})
+
+
+@dataclass(frozen=True, slots=True)
+class RefundReceipt:
+    refund_id: uuid.UUID
+    purchase_id: uuid.UUID
+    points_reversed: int
+    points_restored: int
+    available: int
+    pending: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **dataclasses.asdict(self),
+            "refund_id": str(self.refund_id),
+            "purchase_id": str(self.purchase_id),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RefundReceipt:
+        return cls(
+            **{
+                **data,
+                "refund_id": uuid.UUID(data["refund_id"]),
+                "purchase_id": uuid.UUID(data["purchase_id"]),
+            }
+        )
+
+
+def _staff(actor: Actor | None) -> StaffActor:
+    if not isinstance(actor, StaffActor):
+        raise Forbidden("Only staff work at the till.")
+    return actor
+
+
+def _id(raw: str, field: str) -> uuid.UUID:
+    value = parse_id(raw)
+    if value is None:
+        raise InvalidInput("This is not an id this API returned.", field=field)
+    return value
+
+
+def _check_money(money: Money, rules: ProgramRules, field: str) -> int:
+    if money.currency != rules.currency:
+        raise CurrencyMismatch(f"The program's currency is {rules.currency}.", field=field)
+    return money.amount
+
+
+def _receipt_number(raw: str) -> str:
+    number = raw.strip()
+    if not number or len(number) > 64 or not number.isprintable():
+        raise InvalidInput(
+            "A receipt number is 1 to 64 printable characters.", field="receiptNumber"
+        )
+    return number
+
+
+def _lines(command: PurchaseCommand, rules: ProgramRules) -> tuple[int, list[till.Line]]:
+    total = _check_money(command.total, rules, "total")
+    lines = None
+    if command.lines:
+        lines = []
+        for line, currency in command.lines:
+            if currency != rules.currency:
+                raise CurrencyMismatch(
+                    f"The program's currency is {rules.currency}.", field="lines"
+                )
+            category = line.category.strip().lower() if line.category else None
+            lines.append(dataclasses.replace(line, sku=line.sku.strip(), category=category or None))
+    return total, till.check_lines(total, lines)
+
+
+async def _usable_checkout(
+    session: AsyncSession, staff: StaffActor, raw_id: str, now: dt.datetime
+) -> Checkout:
+    checkout = await session.get(Checkout, _id(raw_id, "checkoutId"))
+    if checkout is None:
+        raise CheckoutNotFound(field="checkoutId")
+    if checkout.staff_id != staff.staff_id:
+        raise CheckoutNotYours(field="checkoutId")
+    require_store(staff, checkout.store_id)
+    if checkout.expires_at <= now:
+        raise CheckoutExpired(field="checkoutId")
+    return checkout
+
+
+async def purchases_of_members(
+    session: AsyncSession, member_ids: list[uuid.UUID]
+) -> list[Purchase]:
+    rows = await session.scalars(select(Purchase).where(col(Purchase.member_id).in_(member_ids)))
+    return list(rows.all())
+
+
+# -- use cases -------------------------------------------------------------------------------------
+
+
+async def scan_member_code(
+    db: Database, actor: Actor | None, clock: Clock, secret: bytes, *, code: str, store_id: str
+) -> OpenedCheckout:
+    """Open a checkout for this till: the member of the scanned or typed code, for 15 minutes."""
+    staff = _staff(actor)
+    store = _id(store_id, "storeId")
+    require_store(staff, store)
+    now = clock.now()
+    async with db.transaction() as session:
+        await stores_service.get_store(session, store)
+        scanned_kind, member = await members_service.resolve_code_kind(
+            session, secret, code, now=now
+        )
+        rules = await program_service.current_rules(session)
+        account = (await ledger_service.accounts_by_member(session, [member.id]))[member.id]
+        checkout = Checkout(
+            member_id=member.id,
+            staff_id=staff.staff_id,
+            store_id=store,
+            code_kind=scanned_kind,
+            opened_at=now,
+            expires_at=now + dt.timedelta(minutes=CHECKOUT_MINUTES),
+        )
+        session.add(checkout)
+    return OpenedCheckout(
+        checkout=checkout,
+        member=member,
+        available=account.available,
+        tier_code=account.tier_code,
+        max_redeemable=till.max_redeemable(rules, total=None, available=account.available),
+    )
+
+
+async def purchase_quote(
+    db: Database, actor: Actor | None, clock: Clock, command: PurchaseCommand
+) -> QuoteResult:
+    """What completing this purchase would earn and cost. Writes nothing."""
+    staff = _staff(actor)
+    async with db.read() as session:
+        checkout = await _usable_checkout(session, staff, command.checkout_id, clock.now())
+        rules = await program_service.current_rules(session)
+        total, lines = _lines(command, rules)
+        _receipt_number(command.receipt_number)
+        account = (await ledger_service.accounts_by_member(session, [checkout.member_id]))[
+            checkout.member_id
+        ]
+        tier = rules.tier(account.tier_code) or rules.lowest_tier
+        quote = till.quote(
+            rules,
+            tier,
+            total=total,
+            lines=lines,
+            redeem_points=command.redeem_points,
+            available=account.available,
+        )
+    return QuoteResult(quote=quote, currency=rules.currency)
+
+
+async def complete_purchase(
+    db: Database, actor: Actor | None, clock: Clock, command: PurchaseCommand
+) -> PurchaseReceipt:
+    """Earn and redeem for a receipt, once: replays of the key return the first receipt."""
+    staff = _staff(actor)
+    key = idempotency.check_key(command.idempotency_key)
+    receipt_number = _receipt_number(command.receipt_number)
+    digest = idempotency.request_hash("completePurchase", command.fingerprint())
+    scope = f"staff:{staff.staff_id}"
+    now = clock.now()
+    async with db.transaction() as session:
+        checkout_id = _id(command.checkout_id, "checkoutId")
+        peek = await session.get(Checkout, checkout_id)
+        if peek is None:
+            raise CheckoutNotFound(field="checkoutId")
+        account = await ledger_service.lock_account(session, peek.member_id)
+        stored = await idempotency.replay(
+            session, member_id=account.member_id, scope=scope, key=key,
+            operation="completePurchase", digest=digest,
+        )  # fmt: skip
+        if stored is not None:
+            return PurchaseReceipt.from_json(stored)
+        checkout = await _usable_checkout(session, staff, command.checkout_id, now)
+        rules = await program_service.current_rules(session)
+        total, lines = _lines(command, rules)
+        duplicate = await session.scalar(
+            select(col(Purchase.id)).where(
+                col(Purchase.member_id) == checkout.member_id,
+                col(Purchase.store_id) == checkout.store_id,
+                col(Purchase.receipt_number) == receipt_number,
+            )
+        )
+        if duplicate is not None:
+            raise DuplicateReceipt(field="receiptNumber")
+        tier = rules.tier(account.tier_code) or rules.lowest_tier
+        quote = till.quote(
+            rules, tier, total=total, lines=lines,
+            redeem_points=command.redeem_points, available=account.available,
+        )  # fmt: skip
+        store = await stores_service.get_store(session, checkout.store_id)
+        purchase = Purchase(
+            member_id=checkout.member_id,
+            checkout_id=checkout.id,
+            store_id=checkout.store_id,
+            staff_id=staff.staff_id,
+            receipt_number=receipt_number,
+            currency=rules.currency,
+            total=total,
+            discount=quote.discount,
+            amount_paid=quote.amount_due,
+            points_earned=quote.points_to_earn,
+            points_redeemed=quote.points_to_redeem,
+            base_points=quote.base_points,
+            tier_before=account.tier_code,
+            tier_after=account.tier_code,
+            rules_version=rules.version,
+            created_at=now,
+        )
+        session.add(purchase)
+        await session.flush()
+        session.add_all(
+            PurchaseLine(
+                member_id=purchase.member_id,
+                purchase_id=purchase.id,
+                sku=line.sku,
+                category=line.category,
+                quantity=line.quantity,
+                amount=line.amount,
+            )
+            for line in lines
+            if line.sku
+        )
+        posting = ledger_service.Posting(
+            actor_kind="staff",
+            actor_id=staff.staff_id,
+            store_id=store.id,
+            rules_version=rules.version,
+            now=now,
+            idempotency_key=key,
+        )
+        where = f"{store.name}, receipt {receipt_number}"
+        if quote.points_to_redeem:
+            await ledger_service.spend(
+                session, account, posting, points=quote.points_to_redeem, kind=EntryKind.REDEEM,
+                description=f"Paid with points at {where}", purchase_id=purchase.id,
+            )  # fmt: skip
+        await ledger_service.earn(
+            session, account, posting, points=quote.points_to_earn, kind=EntryKind.EARN,
+            description=f"Purchase at {where}", pending_days=rules.pending_days,
+            expiry_days=rules.expiry_days, purchase_id=purchase.id, qualifying=quote.base_points,
+        )  # fmt: skip
+        upgraded = await tiers_service.upgrade_after_purchase(session, rules, account, now=now)
+        purchase.tier_after = account.tier_code
+        session.add(account)
+        receipt = PurchaseReceipt(
+            purchase_id=purchase.id,
+            receipt_number=receipt_number,
+            currency=rules.currency,
+            points_earned=quote.points_to_earn,
+            points_redeemed=quote.points_to_redeem,
+            discount=quote.discount,
+            amount_due=quote.amount_due,
+            available=account.available,
+            pending=account.pending,
+            tier_changed=upgraded,
+        )
+        await idempotency.remember(
+            session, member_id=account.member_id, scope=scope, key=key,
+            operation="completePurchase", digest=digest, result=receipt.to_json(), now=now,
+        )  # fmt: skip
+    return receipt
+
+
+async def refund_purchase(
+    db: Database,
+    actor: Actor | None,
+    clock: Clock,
+    *,
+    purchase_id: str,
+    amount: Money,
+    idempotency_key: str,
+) -> RefundReceipt:
+    """Give money back on a purchase: earned points are taken back and redeemed points given back
+    in proportion (taken back rounded up, given back rounded down, cumulatively)."""
+    staff = _staff(actor)
+    key = idempotency.check_key(idempotency_key)
+    digest = idempotency.request_hash(
+        "refundPurchase", {"purchase_id": purchase_id, "amount": [amount.amount, amount.currency]}
+    )
+    scope = f"staff:{staff.staff_id}"
+    now = clock.now()
+    async with db.transaction() as session:
+        peek = await session.get(Purchase, _id(purchase_id, "purchaseId"))
+        if peek is None:
+            raise PurchaseNotFound(field="purchaseId")
+        require_store(staff, peek.store_id)
+        account = await ledger_service.lock_account(session, peek.member_id)
+        stored = await idempotency.replay(
+            session, member_id=account.member_id, scope=scope, key=key,
+            operation="refundPurchase", digest=digest,
+        )  # fmt: skip
+        if stored is not None:
+            return RefundReceipt.from_json(stored)
+        purchase = await session.get(Purchase, peek.id, populate_existing=True)
+        assert purchase is not None
+        if amount.currency != purchase.currency:
+            raise CurrencyMismatch(f"The purchase was paid in {purchase.currency}.", field="amount")
+        if amount.amount <= 0:
+            raise InvalidInput("A refund is more than zero.", field="amount")
+        left = purchase.amount_paid - purchase.refunded_amount
+        if amount.amount > left:
+            raise RefundTooLarge(
+                f"At most {left} can still be refunded on this purchase.", field="amount"
+            )
+        split = till.refund_split(
+            amount_paid=purchase.amount_paid,
+            refunded_before=purchase.refunded_amount,
+            amount=amount.amount,
+            points_earned=purchase.points_earned,
+            points_redeemed=purchase.points_redeemed,
+            base_points=purchase.base_points,
+            reversed_before=purchase.points_reversed,
+            restored_before=purchase.points_restored,
+            qualifying_reversed_before=purchase.qualifying_reversed,
+        )
+        store = await stores_service.get_store(session, purchase.store_id)
+        posting = ledger_service.Posting(
+            actor_kind="staff",
+            actor_id=staff.staff_id,
+            store_id=store.id,
+            rules_version=purchase.rules_version,
+            now=now,
+            idempotency_key=key,
+        )
+        where = f"Refund at {store.name}, receipt {purchase.receipt_number}"
+        if split.points_reversed or split.qualifying_reversed:
+            await ledger_service.take_back(
+                session, account, posting, points=split.points_reversed,
+                description=f"{where}: points taken back", purchase_id=purchase.id,
+                qualifying=-split.qualifying_reversed,
+            )  # fmt: skip
+        if split.points_restored:
+            await ledger_service.give_back(
+                session, account, posting, points=split.points_restored,
+                description=f"{where}: points given back", purchase_id=purchase.id,
+            )  # fmt: skip
+        purchase.refunded_amount += amount.amount
+        purchase.points_reversed += split.points_reversed
+        purchase.points_restored += split.points_restored
+        purchase.qualifying_reversed += split.qualifying_reversed
+        session.add(purchase)
+        refund = Refund(
+            member_id=purchase.member_id,
+            purchase_id=purchase.id,
+            store_id=purchase.store_id,
+            staff_id=staff.staff_id,
+            amount=amount.amount,
+            points_reversed=split.points_reversed,
+            points_restored=split.points_restored,
+            created_at=now,
+        )
+        session.add(refund)
+        rules = await program_service.current_rules(session)
+        await tiers_service.revert_upgrade_after_refund(
+            session, rules, account, tier_before=purchase.tier_before,
+            tier_after=purchase.tier_after, now=now,
+        )  # fmt: skip
+        session.add(account)
+        receipt = RefundReceipt(
+            refund_id=refund.id,
+            purchase_id=purchase.id,
+            points_reversed=split.points_reversed,
+            points_restored=split.points_restored,
+            available=account.available,
+            pending=account.pending,
+        )
+        await idempotency.remember(
+            session, member_id=account.member_id, scope=scope, key=key,
+            operation="refundPurchase", digest=digest, result=receipt.to_json(), now=now,
+        )  # fmt: skip
+    return receipt

@@ -1,0 +1,86 @@
+"""Idempotent writes: the same key and input return the stored result; other input is refused.
+
+Used inside a use case's transaction after the member's account is locked, so that concurrent
+replays of one key are serialised by the lock: the first writes, the others read its result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.errors import IdempotencyKeyReused, InvalidInput
+from app.idempotency.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 200
+
+
+def check_key(key: str) -> str:
+    cleaned = key.strip()
+    if not cleaned or len(cleaned) > MAX_KEY_LENGTH or not cleaned.isprintable():
+        raise InvalidInput(
+            f"An idempotency key is 1 to {MAX_KEY_LENGTH} printable characters.",
+            field="idempotencyKey",
+        )
+    return cleaned
+
+
+def request_hash(operation: str, payload: dict[str, Any]) -> str:
+    canonical = json.dumps([operation, payload], sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def replay(
+    session: AsyncSession,
+    *,
+    member_id: uuid.UUID,
+    scope: str,
+    key: str,
+    operation: str,
+    digest: str,
+) -> dict[str, Any] | None:
+    """The stored result for this key, None when the key is new; IDEMPOTENCY_KEY_REUSED when
+    the key was used with other input (or for another operation)."""
+    record = await session.scalar(
+        select(IdempotencyRecord).where(
+            col(IdempotencyRecord.member_id) == member_id,
+            col(IdempotencyRecord.scope) == scope,
+            col(IdempotencyRecord.key) == key,
+        )
+    )
+    if record is None:
+        return None
+    if record.operation != operation or record.request_hash != digest:
+        raise IdempotencyKeyReused(field="idempotencyKey")
+    return record.result
+
+
+async def remember(
+    session: AsyncSession,
+    *,
+    member_id: uuid.UUID,
+    scope: str,
+    key: str,
+    operation: str,
+    digest: str,
+    result: dict[str, Any],
+    now: dt.datetime,
+) -> None:
+    session.add(
+        IdempotencyRecord(
+            member_id=member_id,
+            scope=scope,
+            key=key,
+            operation=operation,
+            request_hash=digest,
+            result=result,
+            created_at=now,
+        )
+    )

@@ -1,0 +1,344 @@
+"""Transport errors at /graphql: every refusal carries `extensions.code`, never a 500 and never
+a plain-text body. Limits on body size, depth, aliases and tokens."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import create_member, gql
+
+PROGRAM_NAME = "{ program { name } }"
+
+
+def single_error(response) -> dict:
+    body = response.json()
+    assert "data" not in body or body["data"] is None
+    assert len(body["errors"]) == 1
+    return body["errors"][0]
+
+
+# -- body ----------------------------------------------------------------------------------------
+
+
+async def test_body_over_one_mebibyte_is_refused(client, settings):
+    # given: a valid document padded past the limit with a long string variable
+    padding = "x" * settings.max_body_bytes
+    body = json.dumps({"query": PROGRAM_NAME, "variables": {"pad": padding}}).encode()
+
+    # when
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+
+    # then
+    assert response.status_code == 413
+    assert single_error(response) == {
+        "message": f"The request body is larger than {settings.max_body_bytes} bytes.",
+        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
+    }
+
+
+async def test_streamed_body_over_the_limit_is_refused(client, settings):
+    # given: no content-length; the body arrives in chunks
+    async def chunks():
+        yield b'{"query": "{ program { name } }", "variables": {"pad": "'
+        for _ in range(settings.max_body_bytes // 65536 + 1):
+            yield b"x" * 65536
+        yield b'"}}'
+
+    # when
+    response = await client.post(
+        "/graphql", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    # then
+    assert response.status_code == 413
+    assert single_error(response)["extensions"] == {"code": "PAYLOAD_TOO_LARGE"}
+
+
+async def test_body_just_under_the_limit_is_served(client, settings):
+    # given
+    head = json.dumps({"query": PROGRAM_NAME, "variables": {"pad": ""}}).encode()
+    body = head.replace(b'"pad": ""', b'"pad": "' + b"x" * (settings.max_body_bytes - len(head)) + b'"')
+
+    # when
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+
+    # then
+    assert len(body) == settings.max_body_bytes
+    assert response.status_code == 200
+    assert response.json() == {"data": {"program": {"name": "Loyalty"}}}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"query": ', "The request body is not valid JSON."),
+        (b"", "The request body is not valid JSON."),
+        (b"\xff\xfe\x00", "The request body is not valid JSON."),
+        (b"42", "The request body must be a JSON object."),
+        (b'"{ program { name } }"', "The request body must be a JSON object."),
+        (b"null", "The request body must be a JSON object."),
+    ],
+)
+async def test_malformed_json_is_a_bad_request(client, body, message):
+    # when
+    response = await client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+
+    # then
+    assert response.status_code == 400
+    assert single_error(response) == {"message": message, "extensions": {"code": "BAD_REQUEST"}}
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({}, "No GraphQL query found in the request"),
+        ({"query": 5}, "The GraphQL operation's `query` must be a string or null, if provided."),
+        (
+            {"query": PROGRAM_NAME, "variables": [1]},
+            "The GraphQL operation's `variables` must be an object or null, if provided.",
+        ),
+        ({"query": PROGRAM_NAME, "operationName": "Nope"}, 'Unknown operation named "Nope".'),
+    ],
+)
+async def test_request_strawberry_refuses_is_a_json_bad_request(client, payload, message):
+    # when
+    response = await client.post("/graphql", json=payload)
+
+    # then
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert single_error(response) == {"message": message, "extensions": {"code": "BAD_REQUEST"}}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_unsupported_content_type_is_a_json_bad_request(client, content_type):
+    # when
+    response = await client.post(
+        "/graphql", content=PROGRAM_NAME.encode(), headers={"content-type": content_type}
+    )
+
+    # then
+    assert response.status_code == 400
+    assert single_error(response) == {
+        "message": "Unsupported content type",
+        "extensions": {"code": "BAD_REQUEST"},
+    }
+
+
+async def test_queries_by_get_are_refused(client):
+    # when
+    response = await client.get("/graphql", params={"query": PROGRAM_NAME})
+
+    # then
+    assert response.status_code == 400
+    assert single_error(response) == {
+        "message": "queries are not allowed when using GET",
+        "extensions": {"code": "BAD_REQUEST"},
+    }
+
+
+async def test_graphiql_is_served_in_development(client):
+    # when
+    response = await client.get("/graphql", headers={"accept": "text/html"})
+
+    # then
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<title>Strawberry GraphiQL</title>" in response.text
+
+
+# -- documents -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["{ program { name ", "{ program { name } } }", "query {", "}{", "{ program(: 1) { name } }"],
+)
+async def test_syntax_error_is_a_bad_request(client, query):
+    # when
+    answer = await gql(client, query, expect_errors=True)
+
+    # then
+    assert answer["data"] is None
+    assert len(answer["errors"]) == 1
+    assert answer["errors"][0]["message"].startswith("Syntax Error: ")
+    assert answer["errors"][0]["extensions"] == {
+        "code": "BAD_REQUEST",
+        "reason": "GRAPHQL_PARSE_FAILED",
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("{ nope }", "Cannot query field 'nope' on type 'Query'."),
+        ("{ program { nam } }", "Cannot query field 'nam' on type 'Program'. Did you mean 'name'?"),
+        (
+            "{ program }",
+            "Field 'program' of type 'Program!' must have a selection of subfields. "
+            "Did you mean 'program { ... }'?",
+        ),
+        (
+            "query ($n: Int!) { program { name } }",
+            "Variable '$n' is never used.",
+        ),
+        ("subscription { balanceUpdates { available } }", None),
+    ],
+)
+async def test_invalid_document_is_a_bad_request(client, query, message):
+    # when
+    answer = await gql(client, query, expect_errors=True)
+
+    # then
+    assert answer["data"] is None
+    assert len(answer["errors"]) == 1
+    if message is not None:
+        assert answer["errors"][0]["message"] == message
+    assert answer["errors"][0]["extensions"] == {"code": "BAD_REQUEST"}
+
+
+async def test_missing_required_variable_is_a_bad_request(client):
+    # when
+    answer = await gql(
+        client,
+        "query ($first: Int!) { me { transactions(first: $first) { edges { cursor } } } }",
+        {},
+        expect_errors=True,
+    )
+
+    # then
+    assert answer["data"] is None
+    assert len(answer["errors"]) == 1
+    assert answer["errors"][0]["message"] == (
+        "Variable '$first' has invalid value: Expected a value of non-null type 'Int!' to be "
+        "provided."
+    )
+    assert answer["errors"][0]["extensions"] == {"code": "BAD_REQUEST"}
+
+
+async def test_query_deeper_than_the_limit_is_too_complex(app_client, db, settings, clock):
+    # given: outside introspection the schema has no cycle, so its deepest valid path is under
+    # the default limit of 10. The top field is depth 0: this query is 4 deep, the limit 3.
+    tokens, _ = await create_member(db, settings, clock)
+    shallow = settings.model_copy(update={"graphql_max_depth": 3})
+    deep_query = "{ me { offers(first: 1) { edges { node { id } } } } }"
+    ok_query = "{ me { offers(first: 1) { edges { cursor } } } }"
+
+    # when
+    async with app_client(shallow) as client:
+        too_deep = await gql(client, deep_query, token=tokens.access_token, expect_errors=True)
+        just_right = await gql(client, ok_query, token=tokens.access_token)
+
+    # then
+    assert too_deep["data"] is None
+    assert too_deep["errors"] == [
+        {
+            "message": "'anonymous' exceeds maximum operation depth of 3",
+            "locations": [{"line": 1, "column": 42}],
+            "extensions": {"code": "TOO_COMPLEX"},
+        }
+    ]
+    assert just_right["data"] == {"me": {"offers": {"edges": []}}}
+
+
+async def test_depth_counts_through_fragments(client, settings):
+    # given: fields nested past the limit, split over named fragments
+    depth = settings.graphql_max_depth + 2
+    body = "a { " * depth + "b" + " }" * depth
+    query = (
+        "{ ...Outer } fragment Outer on Query { program { ...Inner } } "
+        f"fragment Inner on Program {{ {body} }}"
+    )
+
+    # when
+    answer = await gql(client, query, expect_errors=True)
+
+    # then
+    codes = sorted(error["extensions"]["code"] for error in answer["errors"])
+    assert answer["data"] is None
+    assert codes == ["BAD_REQUEST", "TOO_COMPLEX"]
+    too_complex = [e for e in answer["errors"] if e["extensions"]["code"] == "TOO_COMPLEX"]
+    assert too_complex[0]["message"] == (
+        f"'anonymous' exceeds maximum operation depth of {settings.graphql_max_depth}"
+    )
+
+
+async def test_more_than_fifteen_aliases_is_too_complex(client, settings):
+    # given
+    allowed = " ".join(f"a{i}: program {{ name }}" for i in range(settings.graphql_max_aliases))
+    too_many = allowed + " extra: program { name }"
+
+    # when
+    ok = await gql(client, "{ " + allowed + " }")
+    refused = await gql(client, "{ " + too_many + " }", expect_errors=True)
+
+    # then
+    assert ok["data"]["a14"] == {"name": "Loyalty"}
+    assert refused["data"] is None
+    assert refused["errors"] == [
+        {"message": "16 aliases found. Allowed: 15", "extensions": {"code": "TOO_COMPLEX"}}
+    ]
+
+
+async def test_more_than_two_thousand_tokens_is_too_complex(client, settings):
+    # given: "{ program { ... } }" is 4 tokens and <EOF>; each "... on Program { name }" 6.
+    # (Inline fragments: graphql-core's validation gives up on ~900 copies of one field.)
+    def query(names: int) -> str:
+        return "{ program { " + "... on Program { name } " * 330 + "name " * names + "} }"
+
+    fits = query(settings.graphql_max_tokens - 5 - 6 * 330)
+    over = query(settings.graphql_max_tokens - 4 - 6 * 330)
+
+    # when
+    ok = await gql(client, fits)
+    refused = await gql(client, over, expect_errors=True)
+
+    # then
+    assert ok["data"] == {"program": {"name": "Loyalty"}}
+    assert refused["data"] is None
+    assert len(refused["errors"]) == 1
+    assert refused["errors"][0]["message"] == (
+        "Syntax Error: Document contains more than 2000 tokens. Parsing aborted."
+    )
+    assert refused["errors"][0]["extensions"] == {"code": "TOO_COMPLEX"}
+
+
+async def test_introspection_is_open_in_development(client):
+    # when
+    answer = await gql(client, '{ __type(name: "StaffRole") { enumValues { name } } }')
+
+    # then
+    assert answer["data"]["__type"]["enumValues"] == [
+        {"name": "CASHIER"},
+        {"name": "MANAGER"},
+        {"name": "ADMIN"},
+    ]
+
+
+async def test_unexpected_error_in_development_carries_its_message(client, db):
+    # given: a table the resolver reads is gone
+    await drop_table(db, "program_versions")
+
+    # when
+    answer = await gql(client, PROGRAM_NAME, expect_errors=True)
+
+    # then
+    assert answer["data"] is None
+    assert len(answer["errors"]) == 1
+    assert answer["errors"][0]["path"] == ["program"]
+    assert answer["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+    assert "program_versions" in answer["errors"][0]["message"]
+
+
+async def drop_table(db, table: str) -> None:
+    cascade = "" if db.is_sqlite else " CASCADE"
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql(f"DROP TABLE {table}{cascade}")
