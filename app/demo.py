@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.auth import service as auth_service
-from app.auth.actors import SystemActor
+from app.auth.actors import StaffActor, SystemActor
 from app.auth.passwords import PasswordHasher
+from app.checkout import rules as till_rules
+from app.checkout import service as checkout_service
 from app.clock import Clock
 from app.db import Database
 from app.errors import EmailTaken
+from app.kit.money import Money
+from app.ledger import service as ledger_service
 from app.members import service as members_service
 from app.settings import Settings
 from app.staff import service as staff_service
@@ -82,11 +87,62 @@ async def seed(
             birth_date=dt.date(1985, 11, 2), locale="ru",
         ),
     )  # fmt: skip
-    for new in members:
+    async with db.read() as session:
+        cashier = await staff_service.find_staff_by_email(session, "cashier@demo.example")
+    assert cashier is not None
+    till = StaffActor(cashier.id, cashier.role, frozenset(uuid.UUID(i) for i in store_ids[:1]))
+    secret = settings.member_code_secret.get_secret_value().encode()
+    for new, baskets in zip(members, HISTORY, strict=True):
         try:
             await auth_service.register_member(db, settings, clock, hasher, new)
             progress(f"member {new.email}: created")
         except EmailTaken:
             progress(f"member {new.email}: exists")
         logins.append(Login("member", new.email, PASSWORD, f"member {new.first_name}"))
+        async with db.read() as session:
+            member = await members_service.find_member_by_email(session, new.email)
+            assert member is not None
+            account = (await ledger_service.accounts_by_member(session, [member.id]))[member.id]
+        if account.entry_count:
+            progress(f"member {new.email}: has history")
+            continue
+        opened = await checkout_service.scan_member_code(
+            db, till, clock, secret, code=member.card_number, store_id=store_ids[0]
+        )
+        for receipt, lines, redeem in baskets:
+            total = sum(amount for _, _, amount in lines)
+            command = checkout_service.PurchaseCommand(
+                checkout_id=str(opened.checkout.id),
+                receipt_number=receipt,
+                total=Money(total, settings.currency),
+                lines=[
+                    (till_rules.Line(sku, category, 1, amount), settings.currency)
+                    for sku, category, amount in lines
+                ],
+                redeem_points=redeem,
+                idempotency_key=f"demo-{receipt}",
+            )
+            result = await checkout_service.complete_purchase(db, till, clock, command)
+            progress(
+                f"member {new.email}: purchase {receipt}, {result.points_earned} points earned, "
+                f"{result.points_redeemed} redeemed"
+            )
     return logins
+
+
+# Purchases at Main st. for each demo member: (receipt, [(sku, category, amount)], points redeemed).
+HISTORY = (
+    (
+        (
+            "R-1001",
+            [("LATTE", "coffee", 450), ("CROISSANT", "bakery", 325), ("BEANS", "coffee", 12900)],
+            0,
+        ),
+        ("R-1002", [("KETTLE", "home", 8999), ("GIFT-50", "gift-cards", 5000)], 0),
+        ("R-1003", [("HEADPHONES", "electronics", 19999), ("CABLE", "electronics", 1499)], 100),
+    ),
+    (
+        ("R-2001", [("TEA", "tea", 1250), ("HONEY", "grocery", 899)], 0),
+        ("R-2002", [("BLENDER", "home", 15900)], 0),
+    ),
+)

@@ -104,7 +104,8 @@ async def database_url(template_url: str, tmp_path: Path) -> AsyncIterator[str]:
     name = f"{template}_{os.getpid()}_{next(_counter)}"
     admin = await asyncpg.connect(_pg_dsn(template_url, "postgres"))
     try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        # FILE_COPY: a small template copies faster than WAL_LOG, the default since PostgreSQL 15.
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
     finally:
         await admin.close()
     try:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -297,29 +297,41 @@ async def earn(
     return entry
 
 
-async def _lots(
-    session: AsyncSession, member_id: uuid.UUID, *, released_only: bool
-) -> list[PointLot]:
+LOT_PAGE = 64
+
+
+def _lots_query(member_id: uuid.UUID) -> Select[PointLot]:
     """The member's lots with points left, oldest expiry first."""
-    query = select(PointLot).where(
-        col(PointLot.member_id) == member_id, col(PointLot.remaining) > 0
+    return (
+        select(PointLot)
+        .where(col(PointLot.member_id) == member_id, col(PointLot.remaining) > 0)
+        .order_by(col(PointLot.expires_at), col(PointLot.created_at), col(PointLot.id))
+        .execution_options(populate_existing=True)
     )
-    if released_only:
-        query = query.where(col(PointLot.released).is_(True))
-    query = query.order_by(col(PointLot.expires_at), col(PointLot.created_at), col(PointLot.id))
-    return list((await session.scalars(query.execution_options(populate_existing=True))).all())
 
 
-def _consume(lots: list[PointLot], points: int) -> list[tuple[PointLot, int]]:
+async def _take(
+    session: AsyncSession, queries: list[Select[PointLot]], points: int
+) -> list[tuple[PointLot, int]]:
+    """Up to `points` from the lots the queries return, in order, a page at a time: a member
+    with years of purchases has hundreds of lots, and a redemption needs the first few."""
     taken: list[tuple[PointLot, int]] = []
+    seen: set[uuid.UUID] = set()
     left = points
-    for lot in lots:
-        if left == 0:
-            break
-        part = min(lot.remaining, left)
-        if part > 0:
-            taken.append((lot, part))
-            left -= part
+    for query in queries:
+        offset = 0
+        while left > 0:
+            page = (await session.scalars(query.limit(LOT_PAGE).offset(offset))).all()
+            for lot in page:
+                if left == 0 or lot.id in seen:
+                    continue
+                seen.add(lot.id)
+                part = min(lot.remaining, left)
+                taken.append((lot, part))
+                left -= part
+            if len(page) < LOT_PAGE:
+                break
+            offset += LOT_PAGE
     return taken
 
 
@@ -356,7 +368,8 @@ async def spend(
         raise ValueError("spend() takes a positive number of points")
     if account.available < points:
         raise InsufficientPoints(available=max(account.available, 0), field="points")
-    taken = _consume(await _lots(session, account.member_id, released_only=True), points)
+    released = _lots_query(account.member_id).where(col(PointLot.released).is_(True))
+    taken = await _take(session, [released], points)
     if sum(part for _, part in taken) != points:  # the cached balance disagrees with the lots
         raise RuntimeError(f"ledger inconsistency for member {account.member_id}")
     account.available -= points
@@ -385,9 +398,16 @@ async def take_back(
 ) -> LedgerEntry:
     """A refund takes earned points back: from the purchase's own lot first, then the oldest
     lots (available, then pending), and what the member has already spent becomes debt."""
-    lots = await _lots(session, account.member_id, released_only=False)
-    lots.sort(key=lambda lot: (lot.purchase_id != purchase_id, not lot.released))
-    taken = _consume(lots, points)
+    lots = _lots_query(account.member_id)
+    taken = await _take(
+        session,
+        [
+            lots.where(col(PointLot.purchase_id) == purchase_id),
+            lots.where(col(PointLot.released).is_(True)),
+            lots.where(col(PointLot.released).is_(False)),
+        ],
+        points,
+    )
     from_available = sum(part for lot, part in taken if lot.released)
     from_pending = sum(part for lot, part in taken if not lot.released)
     shortfall = points - from_available - from_pending

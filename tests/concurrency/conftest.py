@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from sqlalchemy import event
 
 from app.db import Database
+from app.ledger.verify import verify_ledger
 
 
 class PeakConnections:
@@ -23,6 +26,14 @@ class PeakConnections:
 
     def checkin(self, *_: Any) -> None:
         self.current -= 1
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def ledger_verified(db: Database) -> AsyncIterator[None]:
+    """After every scenario, `loyalty verify-ledger` finds nothing wrong."""
+    yield
+    report = await verify_ledger(db)
+    assert [str(violation) for violation in report.violations] == []
 
 
 @pytest.fixture

@@ -92,3 +92,41 @@ async def test_purchase_then_partial_refunds_keep_the_ledger_exact(db, settings,
     report = await verify_ledger(db)
     assert report.violations == []
     assert (report.members, report.purchases) == (1, 2)
+
+
+async def test_spending_walks_more_lots_than_one_page(db, settings, clock):
+    # given: 70 lots of 1 point, the later ones expiring later
+    import uuid
+
+    from sqlalchemy import select
+
+    from app.ledger import service as ledger_service
+    from app.ledger.models import PointLot
+
+    admin = StaffActor(uuid.uuid4(), "ADMIN")
+    _, member = await create_member(db, settings, clock)
+    for n in range(70):
+        await ledger_service.adjust_points(
+            db, admin, clock, member_id=str(member.id), points=1, reason="welcome",
+            idempotency_key=f"lot-{n}",
+        )  # fmt: skip
+        clock.advance(seconds=1)
+
+    # when: one spend takes 66 of them, across two pages of lots
+    entry = await ledger_service.adjust_points(
+        db, admin, clock, member_id=str(member.id), points=-66, reason="correction",
+        idempotency_key="spend",
+    )  # fmt: skip
+
+    # then: the 66 oldest lots are empty, the 4 newest untouched
+    async with db.read() as session:
+        lots = (
+            await session.scalars(
+                select(PointLot)
+                .where(PointLot.member_id == member.id)
+                .order_by(PointLot.expires_at)
+            )
+        ).all()
+    assert [lot.remaining for lot in lots] == [0] * 66 + [1] * 4
+    assert entry.balance_after == 4
+    assert (await verify_ledger(db)).violations == []
