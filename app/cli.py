@@ -142,6 +142,7 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
 
 
 def cmd_verify_ledger(args: argparse.Namespace) -> None:
+    import app.models  # noqa: F401  (every table mapped, whichever modules verify imports)
     from app.db import Database
     from app.ledger.verify import Report, verify_ledger
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import app.models  # noqa: F401  (every table mapped: the rows we write name other domains' tables)
 from app.clock import Clock
 from app.db import Database
 from app.ledger import service as ledger_service

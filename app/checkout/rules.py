@@ -15,8 +15,11 @@ from fractions import Fraction
 from app.errors import InsufficientPoints, InvalidInput, LinesMismatch, RedemptionNotAllowed
 from app.program.rules import ProgramRules, Tier
 
-MAX_AMOUNT = 10**12  # minor units: far beyond any basket, far below 64 bits
+# Minor units: 10 000 000.00, far beyond any basket, and below GraphQL's 32-bit Int, so that an
+# absurd total sent through the API is refused as INVALID_INPUT rather than accepted.
+MAX_AMOUNT = 10**9
 MAX_LINES = 500
+MAX_POINTS = 10**8  # one purchase: far beyond any basket, far inside the API's 32-bit Int
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,10 @@ def check_lines(total: int, lines: list[Line] | None) -> list[Line]:
             raise InvalidInput("A line's quantity is 1 or more.", field="lines")
         if not line.sku.strip() or len(line.sku) > 64 or not line.sku.isprintable():
             raise InvalidInput("A line needs a SKU of at most 64 characters.", field="lines")
+        if line.category is not None and (
+            len(line.category) > 50 or not line.category.isprintable()
+        ):
+            raise InvalidInput("A line's category is at most 50 characters.", field="lines")
     if sum(line.amount for line in lines) != total:
         raise LinesMismatch(
             f"The lines add up to {sum(line.amount for line in lines)}, the total is {total}.",
@@ -118,6 +125,10 @@ def quote(
         line_base = paid * rate * category_multiplier
         base += line_base
         earned += line_base * tier_multiplier
+    if earned > MAX_POINTS:
+        raise InvalidInput(
+            f"This purchase would earn more than {MAX_POINTS} points.", field="total"
+        )
     return Quote(
         points_to_earn=int(earned),  # int() of a non-negative Fraction rounds down
         base_points=int(base),

@@ -216,6 +216,10 @@ async def scan_member_code(
         )
         rules = await program_service.current_rules(session)
         account = (await ledger_service.accounts_by_member(session, [member.id]))[member.id]
+        # Lapsed points are not there to pay with, whether or not the expiry job has run yet.
+        available = account.available - await ledger_service.lapsed_points(
+            session, member.id, now=now
+        )
         checkout = Checkout(
             member_id=member.id,
             staff_id=staff.staff_id,
@@ -228,9 +232,9 @@ async def scan_member_code(
     return OpenedCheckout(
         checkout=checkout,
         member=member,
-        available=account.available,
+        available=available,
         tier_code=account.tier_code,
-        max_redeemable=till.max_redeemable(rules, total=None, available=account.available),
+        max_redeemable=till.max_redeemable(rules, total=None, available=available),
     )
 
 
@@ -254,7 +258,8 @@ async def purchase_quote(
             total=total,
             lines=lines,
             redeem_points=command.redeem_points,
-            available=account.available,
+            available=account.available
+            - await ledger_service.lapsed_points(session, account.member_id, now=clock.now()),
         )
     return QuoteResult(quote=quote, currency=rules.currency)
 
@@ -293,6 +298,10 @@ async def complete_purchase(
         )
         if duplicate is not None:
             raise DuplicateReceipt(field="receiptNumber")
+        if command.redeem_points > 0:  # lapsed points are not there to pay with
+            await ledger_service.expire_lapsed(
+                session, account, rules_version=rules.version, now=now
+            )
         tier = rules.tier(account.tier_code) or rules.lowest_tier
         quote = till.quote(
             rules, tier, total=total, lines=lines,
@@ -394,7 +403,10 @@ async def refund_purchase(
         peek = await session.get(Purchase, _id(purchase_id, "purchaseId"))
         if peek is None:
             raise PurchaseNotFound(field="purchaseId")
-        require_store(staff, peek.store_id)
+        if not staff.can_act_in(peek.store_id):  # RefundInput has no storeId: name the purchase
+            raise Forbidden(
+                "You are not assigned to the store of this purchase.", field="purchaseId"
+            )
         account = await ledger_service.lock_account(session, peek.member_id)
         stored = await idempotency.replay(
             session, member_id=account.member_id, scope=scope, key=key,
@@ -434,6 +446,11 @@ async def refund_purchase(
             idempotency_key=key,
         )
         where = f"Refund at {store.name}, receipt {purchase.receipt_number}"
+        rules = await program_service.current_rules(session)
+        if split.points_reversed:  # lapsed points are gone before any is taken back
+            await ledger_service.expire_lapsed(
+                session, account, rules_version=rules.version, now=now
+            )
         if split.points_reversed or split.qualifying_reversed:
             await ledger_service.take_back(
                 session, account, posting, points=split.points_reversed,
@@ -461,7 +478,6 @@ async def refund_purchase(
             created_at=now,
         )
         session.add(refund)
-        rules = await program_service.current_rules(session)
         await tiers_service.revert_upgrade_after_refund(
             session, rules, account, tier_before=purchase.tier_before,
             tier_after=purchase.tier_after, now=now,

@@ -44,7 +44,7 @@ class Checkout:
         description="The most points the member can pay with now (the 50 % cap needs the total: "
         "see purchaseQuote)."
     )
-    point_value: Money = strawberry.field(description="What one point pays, in minor units.")
+    point_value: Money = strawberry.field(description="What `pointValuePoints` points pay.")
     point_value_points: int
     offers: list[Offer]
 

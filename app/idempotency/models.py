@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, UniqueConstraint
+from sqlalchemy import JSON, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
@@ -19,6 +19,7 @@ class IdempotencyRecord(SQLModel, table=True):
         UniqueConstraint(
             "member_id", "scope", "key", name="uq_idempotency_records_member_scope_key"
         ),
+        Index("ix_idempotency_records_scope_key", "scope", "key"),  # reuse across members
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)

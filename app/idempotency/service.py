@@ -56,6 +56,19 @@ async def replay(
         )
     )
     if record is None:
+        # The key is scoped to the till's staff member; a key already used for another member
+        # is a reuse too (the unique key includes the member, so the data can be distributed).
+        elsewhere = await session.scalar(
+            select(col(IdempotencyRecord.id))
+            .where(
+                col(IdempotencyRecord.scope) == scope,
+                col(IdempotencyRecord.key) == key,
+                col(IdempotencyRecord.member_id) != member_id,
+            )
+            .limit(1)
+        )
+        if elsewhere is not None:
+            raise IdempotencyKeyReused(field="idempotencyKey")
         return None
     if record.operation != operation or record.request_hash != digest:
         raise IdempotencyKeyReused(field="idempotencyKey")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -109,6 +109,20 @@ async def expiring_soon(
     return [ExpiringPoints(int(points), expires_at) for expires_at, points in rows.all()]
 
 
+async def lapsed_points(session: AsyncSession, member_id: uuid.UUID, *, now: dt.datetime) -> int:
+    """Available points in lots past their date that no expiry has taken yet: what
+    `expire_lapsed` would take from `available` before a redemption."""
+    total = await session.scalar(
+        select(func.coalesce(func.sum(col(PointLot.remaining)), 0)).where(
+            col(PointLot.member_id) == member_id,
+            col(PointLot.remaining) > 0,
+            col(PointLot.released).is_(True),
+            col(PointLot.expires_at) <= now,
+        )
+    )
+    return int(total or 0)
+
+
 async def qualifying_points(
     session: AsyncSession, member_id: uuid.UUID, *, since: dt.datetime
 ) -> int:
@@ -123,23 +137,21 @@ async def qualifying_points(
 async def list_entries(
     session: AsyncSession, member_id: uuid.UUID, *, first: int, after: str | None
 ) -> Page[LedgerEntry]:
-    """The member's entries, newest first, keyset-paginated on (created_at, id)."""
+    """The member's entries, newest first: keyset-paginated on the member's sequence, which is
+    the order the entries were written in under the account lock (timestamps are read before
+    the lock is taken, so two tills can commit them out of order). The cursor names an entry."""
     pagination.check_first(first)
     query = select(LedgerEntry).where(col(LedgerEntry.member_id) == member_id)
     if after is not None:
-        at, entry_id = pagination.decode_cursor(after)
-        query = query.where(
-            or_(
-                col(LedgerEntry.created_at) < at,
-                and_(col(LedgerEntry.created_at) == at, col(LedgerEntry.id) < entry_id),
-            )
+        _, entry_id = pagination.decode_cursor(after)
+        after_seq = (
+            select(col(LedgerEntry.seq))
+            .where(col(LedgerEntry.member_id) == member_id, col(LedgerEntry.id) == entry_id)
+            .scalar_subquery()
         )
+        query = query.where(col(LedgerEntry.seq) < after_seq)
     rows = (
-        await session.scalars(
-            query.order_by(col(LedgerEntry.created_at).desc(), col(LedgerEntry.id).desc()).limit(
-                first + 1
-            )
-        )
+        await session.scalars(query.order_by(col(LedgerEntry.seq).desc()).limit(first + 1))
     ).all()
     items = rows[:first]
     return Page(
@@ -252,6 +264,11 @@ async def earn(
     becomes available). A debt is repaid from the new lot first."""
     if points < 0:
         raise ValueError("earn() gives points; use take_back() or spend() to take them")
+    if account.available + account.pending + points > MAX_BALANCE:
+        raise InvalidInput(
+            f"A balance cannot pass {MAX_BALANCE} points (the API's integers are 32-bit).",
+            field="points",
+        )
     available_from = posting.now + dt.timedelta(days=pending_days)
     released = pending_days == 0
     repaid = min(account.debt, points)
@@ -298,6 +315,7 @@ async def earn(
 
 
 LOT_PAGE = 64
+MAX_BALANCE = 2**31 - 1
 
 
 def _lots_query(member_id: uuid.UUID) -> Select[PointLot]:
@@ -518,6 +536,19 @@ async def expire_due(
     return entry
 
 
+async def expire_lapsed(
+    session: AsyncSession, account: MemberAccount, *, rules_version: int, now: dt.datetime
+) -> LedgerEntry | None:
+    """Expire the member's lots past their date now, as the expiry job would (one EXPIRE entry by
+    the system). A use case that takes points (redeem, take back, a negative adjustment) calls it
+    first, so that it never spends points that have lapsed, whether or not the job has reached
+    this member yet: the outcome does not depend on which of the two runs first."""
+    posting = Posting(
+        actor_kind="system", actor_id=None, store_id=None, rules_version=rules_version, now=now
+    )
+    return await expire_due(session, account, posting)
+
+
 async def release_due(session: AsyncSession, account: MemberAccount, now: dt.datetime) -> int:
     """Pending lots whose date has come become available. No entry: the total is unchanged."""
     lots = (
@@ -649,6 +680,7 @@ async def adjust_points(
                 description=description, pending_days=0, expiry_days=rules.expiry_days,
             )  # fmt: skip
         else:
+            await expire_lapsed(session, account, rules_version=rules.version, now=now)
             entry = await spend(
                 session, account, posting, points=-points, kind=EntryKind.ADJUST,
                 description=description,

@@ -170,12 +170,19 @@ async def _verify_batch(
                     f"entry {entry.seq}: {entry.balance_after} != {balance}",
                 )
             prev = entry.hash
-        if account.entry_count != len(chain) or account.last_entry_hash != prev:
-            fail(
-                member,
-                "hash chain broken",
-                f"the account ends at entry {account.entry_count}, the ledger at {len(chain)}",
-            )
+        else:  # the chain is intact so far (a break was reported once, above): its end
+            if account.entry_count != len(chain):
+                fail(
+                    member,
+                    "hash chain broken",
+                    f"the account ends at entry {account.entry_count}, the ledger at {len(chain)}",
+                )
+            elif account.last_entry_hash != prev:
+                fail(
+                    member,
+                    "hash chain broken",
+                    f"the account's last hash is not the hash of entry {len(chain)}",
+                )
 
     # Purchases against their entries.
     purchases = await checkout_service.purchases_of_members(session, ids)

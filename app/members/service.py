@@ -122,8 +122,16 @@ def check_locale(value: str | None) -> str | None:
     return value
 
 
+# Joiners are format characters that real names need: Persian and Indic spellings (ZWNJ) and
+# emoji sequences (ZWJ); every other control, format, private or unassigned character is refused.
+_JOINERS = {"\u200c", "\u200d"}
+
+
 def _has_control(value: str) -> bool:
-    return any(unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") for char in value)
+    return any(
+        unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co", "Cn") and char not in _JOINERS
+        for char in value
+    )
 
 
 # -- reads ---------------------------------------------------------------------------------------

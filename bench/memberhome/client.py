@@ -1,9 +1,9 @@
-"""Small HTTP helpers of run.sh (standard library only, so the wrk side needs no packages).
+"""Helpers of run.sh: the request body, waiting for the server, one request per member.
 
-    client.py body BODY_FILE              write MemberHome's JSON request body
-    client.py wait PORT                   wait up to 30 s for /healthz
-    client.py pass PORT TOKENS BODY_FILE  one MemberHome per token, one at a time; fail on any
-                                          error; print the latency of this "first view"
+client.py body BODY_FILE              write MemberHome's JSON request body
+client.py wait PORT                   wait up to 30 s for /healthz
+client.py pass PORT TOKENS BODY_FILE  one MemberHome per token, one at a time; fail on any
+                                      error; print the latency of this "first view"
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ def email(index: int) -> str:
     return f"member-{index:05d}@bench.example"
 
 
-async def seed(members: int, logins: int, tokens_path: Path, concurrency: int) -> None:
+async def seed(members: int, logins: int, concurrency: int) -> list[str]:
+    """Register `members` members (the missing ones) and sign `logins` of them in."""
     settings = Settings()
     db = Database.from_settings(settings)
     clock = SystemClock()
@@ -78,12 +79,12 @@ async def seed(members: int, logins: int, tokens_path: Path, concurrency: int) -
         finished = time.perf_counter()
     finally:
         await db.dispose()
-    tokens_path.write_text("".join(f"{token}\n" for token in tokens))
     print(
         f"seed: {members} members ({created} new) in {registered - started:.1f}s; "
-        f"{len(tokens)} signed in in {finished - registered:.1f}s -> {tokens_path}",
+        f"{len(tokens)} signed in in {finished - registered:.1f}s",
         file=sys.stderr,
     )
+    return list(tokens)
 
 
 def main() -> None:
@@ -95,7 +96,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.members < 1 or not 1 <= args.logins <= args.members:
         parser.error("need 1 <= --logins <= --members")
-    asyncio.run(seed(args.members, args.logins, args.tokens, args.concurrency))
+    tokens = asyncio.run(seed(args.members, args.logins, args.concurrency))
+    args.tokens.write_text("".join(f"{token}\n" for token in tokens))
 
 
 if __name__ == "__main__":

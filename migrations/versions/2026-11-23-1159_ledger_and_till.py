@@ -50,6 +50,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('idempotency_records', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_idempotency_records_created_at'), ['created_at'], unique=False)
+        batch_op.create_index('ix_idempotency_records_scope_key', ['scope', 'key'], unique=False)
 
     op.create_table('purchases',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -194,6 +195,7 @@ def downgrade() -> None:
 
     op.drop_table('purchases')
     with op.batch_alter_table('idempotency_records', schema=None) as batch_op:
+        batch_op.drop_index('ix_idempotency_records_scope_key')
         batch_op.drop_index(batch_op.f('ix_idempotency_records_created_at'))
 
     op.drop_table('idempotency_records')

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from app.staff import service as staff_service
 from tests.support import (
     PASSWORD,
@@ -68,33 +66,39 @@ async def test_create_store_keeps_the_timezone_given(client, db, settings, clock
     ]
 
 
-@pytest.mark.parametrize(
-    ("store_input", "field"),
-    [
-        ({"code": "MAIN", "name": "Main", "timezone": "Mars/Olympus"}, "timezone"),
-        ({"code": "MAIN", "name": "Main", "timezone": "../../etc/passwd"}, "timezone"),
-        ({"code": "", "name": "Main"}, "code"),
-        ({"code": "MA IN", "name": "Main"}, "code"),
-        ({"code": "МАГ", "name": "Main"}, "code"),
-        ({"code": "A" * 33, "name": "Main"}, "code"),
-        ({"code": "MAIN", "name": "   "}, "name"),
-        ({"code": "MAIN", "name": "Main\x00st"}, "name"),
-        ({"code": "MAIN", "name": "N" * 101}, "name"),
-    ],
-)
-async def test_create_store_refuses_bad_input(client, db, settings, clock, store_input, field):
+REFUSED_STORES = {
+    "unknown timezone": ({"code": "MAIN", "name": "Main", "timezone": "Mars/Olympus"}, "timezone"),
+    "timezone a path": (
+        {"code": "MAIN", "name": "Main", "timezone": "../../etc/passwd"},
+        "timezone",
+    ),
+    "empty code": ({"code": "", "name": "Main"}, "code"),
+    "space in the code": ({"code": "MA IN", "name": "Main"}, "code"),
+    "Cyrillic code": ({"code": "МАГ", "name": "Main"}, "code"),
+    "code over 32": ({"code": "A" * 33, "name": "Main"}, "code"),
+    "blank name": ({"code": "MAIN", "name": "   "}, "name"),
+    "NUL in the name": ({"code": "MAIN", "name": "Main\x00st"}, "name"),
+    "name over 100": ({"code": "MAIN", "name": "N" * 101}, "name"),
+}
+
+
+async def test_create_store_refuses_bad_input(client, db, settings, clock):
     # given
     token = await admin_token(db, settings, clock)
 
     # when
-    created = await run_operation(client, "CreateStore", {"input": store_input}, token=token)
+    answers = {}
+    for name, (store_input, _) in REFUSED_STORES.items():
+        created = await run_operation(client, "CreateStore", {"input": store_input}, token=token)
+        result = created["data"]["createStore"]
+        answers[name] = (result["__typename"], result["code"], result["field"])
     listed = await gql(client, STORES, token=token)
 
     # then
-    result = created["data"]["createStore"]
-    assert result["__typename"] == "InvalidInputError"
-    assert result["code"] == "INVALID_INPUT"
-    assert result["field"] == field
+    assert answers == {
+        name: ("InvalidInputError", "INVALID_INPUT", field)
+        for name, (_, field) in REFUSED_STORES.items()
+    }
     assert listed["data"]["stores"] == []
 
 
@@ -200,40 +204,47 @@ async def test_create_staff_admin_needs_no_store(client, db, settings, clock):
     assert created["data"]["createStaff"]["stores"] == []
 
 
-@pytest.mark.parametrize(
-    ("change", "code", "field"),
-    [
-        ({"storeIds": ["0190f0e2-7c1a-7b3e-8a4b-123456789abc"]}, "INVALID_INPUT", "storeIds"),
-        ({"storeIds": ["not-an-id"]}, "INVALID_INPUT", "storeIds"),
-        ({"storeIds": [""]}, "INVALID_INPUT", "storeIds"),
-        ({"storeIds": []}, "INVALID_INPUT", "storeIds"),
-        ({"password": "short-1A"}, "WEAK_PASSWORD", "password"),
-        ({"password": "onlylowercaseletters"}, "WEAK_PASSWORD", "password"),
-        ({"password": " " * 12}, "WEAK_PASSWORD", "password"),
-        ({"email": "not-an-email"}, "INVALID_INPUT", "email"),
-        ({"email": "two@@example.com"}, "INVALID_INPUT", "email"),
-        ({"email": "new\x00@example.com"}, "INVALID_INPUT", "email"),
-        ({"email": ""}, "INVALID_INPUT", "email"),
-    ],
-)
-async def test_create_staff_refuses_bad_input(client, db, settings, clock, change, code, field):
+REFUSED_STAFF = {
+    "unknown store": (
+        {"storeIds": ["0190f0e2-7c1a-7b3e-8a4b-123456789abc"]},
+        "INVALID_INPUT",
+        "storeIds",
+    ),
+    "malformed store id": ({"storeIds": ["not-an-id"]}, "INVALID_INPUT", "storeIds"),
+    "empty store id": ({"storeIds": [""]}, "INVALID_INPUT", "storeIds"),
+    "cashier without a store": ({"storeIds": []}, "INVALID_INPUT", "storeIds"),
+    "short password": ({"password": "short-1A"}, "WEAK_PASSWORD", "password"),
+    "one kind of character": ({"password": "onlylowercaseletters"}, "WEAK_PASSWORD", "password"),
+    "spaces only": ({"password": " " * 12}, "WEAK_PASSWORD", "password"),
+    "no @": ({"email": "not-an-email"}, "INVALID_INPUT", "email"),
+    "two @": ({"email": "two@@example.com"}, "INVALID_INPUT", "email"),
+    "NUL in the e-mail": ({"email": "new\x00@example.com"}, "INVALID_INPUT", "email"),
+    "empty e-mail": ({"email": ""}, "INVALID_INPUT", "email"),
+}
+
+
+async def test_create_staff_refuses_bad_input(client, db, settings, clock):
     # given
     token = await admin_token(db, settings, clock)
     store = await create_store(db, clock)
-    staff_input = {
+    good = {
         "email": "new@example.com",
         "password": PASSWORD,
         "role": "CASHIER",
         "storeIds": [str(store.id)],
-    } | change
+    }
 
     # when
-    created = await run_operation(client, "CreateStaff", {"input": staff_input}, token=token)
+    answers = {}
+    for name, (change, _, _) in REFUSED_STAFF.items():
+        created = await run_operation(client, "CreateStaff", {"input": good | change}, token=token)
+        result = created["data"]["createStaff"]
+        answers[name] = (result["__typename"], result["code"], result["field"])
 
     # then
-    result = created["data"]["createStaff"]
-    assert result["__typename"] == "InvalidInputError"
-    assert (result["code"], result["field"]) == (code, field)
+    assert answers == {
+        name: ("InvalidInputError", code, field) for name, (_, code, field) in REFUSED_STAFF.items()
+    }
     assert not await staff_exists(db, "new@example.com")
 
 
@@ -301,107 +312,128 @@ async def test_create_staff_refuses_an_unknown_role_at_the_schema(client, db, se
 # -- who may -------------------------------------------------------------------------------------
 
 
-async def token_of(role: str, db, settings, clock) -> str:
-    if role == "MEMBER":
-        tokens, _ = await create_member(db, settings, clock, email="member@example.com")
-        return tokens.access_token
+async def non_admin_tokens(db, settings, clock) -> dict[str, str]:
+    """A cashier's, a manager's and a member's access tokens."""
     store = await create_store(db, clock, code="HOME")
-    await create_staff(
-        db, settings, clock, email="worker@example.com", role=role, store_ids=[str(store.id)]
+    tokens = {}
+    for role in ("CASHIER", "MANAGER"):
+        email = f"{role.lower()}@example.com"
+        await create_staff(db, settings, clock, email=email, role=role, store_ids=[str(store.id)])
+        tokens[role] = await login(db, settings, clock, kind="staff", email=email)
+    member, _ = await create_member(db, settings, clock, email="member@example.com")
+    tokens["MEMBER"] = member.access_token
+    return tokens
+
+
+def top_level(answer: dict) -> tuple:
+    return (
+        answer["data"],
+        [(e["message"], e["path"], e["extensions"]) for e in answer["errors"]],
     )
-    return await login(db, settings, clock, kind="staff", email="worker@example.com")
 
 
-@pytest.mark.parametrize("role", ["CASHIER", "MANAGER", "MEMBER"])
-async def test_only_admins_create_stores(client, db, settings, clock, role):
+async def test_only_admins_create_stores(client, db, settings, clock):
     # given
-    token = await token_of(role, db, settings, clock)
+    tokens = await non_admin_tokens(db, settings, clock)
 
     # when
-    created = await run_operation(
-        client,
-        "CreateStore",
-        {"input": {"code": "SNEAKY", "name": "Sneaky"}},
-        token=token,
-        expect_errors=True,
-    )
+    answers = {}
+    for role, token in tokens.items():
+        created = await run_operation(
+            client,
+            "CreateStore",
+            {"input": {"code": f"SNEAKY-{role}", "name": "Sneaky"}},
+            token=token,
+            expect_errors=True,
+        )
+        answers[role] = top_level(created)
+    listed = await gql(client, STORES, token=await admin_token(db, settings, clock))
 
     # then
-    assert created["data"] is None
-    assert len(created["errors"]) == 1
-    assert created["errors"][0]["message"] == "Only an administrator may do this."
-    assert created["errors"][0]["path"] == ["createStore"]
-    assert created["errors"][0]["extensions"] == {"code": "FORBIDDEN"}
-    admin = await admin_token(db, settings, clock)
-    listed = await gql(client, STORES, token=admin)
-    assert [s["code"] for s in listed["data"]["stores"]] == (
-        [] if role == "MEMBER" else ["HOME"]
+    forbidden = (
+        None,
+        [("Only an administrator may do this.", ["createStore"], {"code": "FORBIDDEN"})],
     )
+    assert answers == dict.fromkeys(tokens, forbidden)
+    assert [s["code"] for s in listed["data"]["stores"]] == ["HOME"]
 
 
-@pytest.mark.parametrize("role", ["CASHIER", "MANAGER", "MEMBER"])
-async def test_only_admins_create_staff(client, db, settings, clock, role):
+async def test_only_admins_create_staff(client, db, settings, clock):
     # given
-    token = await token_of(role, db, settings, clock)
+    tokens = await non_admin_tokens(db, settings, clock)
 
     # when
-    created = await run_operation(
+    answers = {}
+    for role, token in tokens.items():
+        created = await run_operation(
+            client,
+            "CreateStaff",
+            {
+                "input": {
+                    "email": f"crony-{role.lower()}@example.com",
+                    "password": PASSWORD,
+                    "role": "ADMIN",
+                    "storeIds": [],
+                }
+            },
+            token=token,
+            expect_errors=True,
+        )
+        answers[role] = top_level(created)
+
+    # then
+    forbidden = (
+        None,
+        [("Only an administrator may do this.", ["createStaff"], {"code": "FORBIDDEN"})],
+    )
+    assert answers == dict.fromkeys(tokens, forbidden)
+    for role in tokens:
+        assert not await staff_exists(db, f"crony-{role.lower()}@example.com")
+
+
+async def test_admin_mutations_without_a_token_are_unauthenticated(client, db):
+    # when
+    store = await run_operation(
+        client, "CreateStore", {"input": {"code": "X", "name": "X"}}, expect_errors=True
+    )
+    staff = await run_operation(
         client,
         "CreateStaff",
         {
             "input": {
-                "email": "crony@example.com",
+                "email": "x@example.com",
                 "password": PASSWORD,
                 "role": "ADMIN",
                 "storeIds": [],
             }
         },
-        token=token,
         expect_errors=True,
     )
 
     # then
-    assert created["data"] is None
-    assert len(created["errors"]) == 1
-    assert created["errors"][0]["extensions"] == {"code": "FORBIDDEN"}
-    assert not await staff_exists(db, "crony@example.com")
-
-
-@pytest.mark.parametrize(
-    ("document", "variables"),
-    [
-        ("CreateStore", {"input": {"code": "X", "name": "X"}}),
-        (
-            "CreateStaff",
-            {"input": {"email": "x@example.com", "password": PASSWORD, "role": "ADMIN", "storeIds": []}},
-        ),
-    ],
-)
-async def test_admin_mutations_without_a_token_are_unauthenticated(client, db, document, variables):
-    # when
-    answer = await run_operation(client, document, variables, expect_errors=True)
-
-    # then
-    assert answer["data"] is None
-    assert len(answer["errors"]) == 1
-    assert answer["errors"][0]["message"] == (
-        "Sign in first: send `Authorization: Bearer <accessToken>`."
-    )
-    assert answer["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+    message = "Sign in first: send `Authorization: Bearer <accessToken>`."
+    unauthenticated = {"code": "UNAUTHENTICATED"}
+    assert top_level(store) == (None, [(message, ["createStore"], unauthenticated)])
+    assert top_level(staff) == (None, [(message, ["createStaff"], unauthenticated)])
     assert not await staff_exists(db, "x@example.com")
 
 
-@pytest.mark.parametrize("role", ["CASHIER", "MANAGER", "MEMBER"])
-async def test_only_admins_list_stores(client, db, settings, clock, role):
+async def test_only_admins_list_stores(client, db, settings, clock):
     # given
-    token = await token_of(role, db, settings, clock)
+    tokens = await non_admin_tokens(db, settings, clock)
 
     # when
-    answer = await gql(client, STORES, token=token, expect_errors=True)
+    answers = {
+        role: top_level(await gql(client, STORES, token=token, expect_errors=True))
+        for role, token in tokens.items()
+    }
 
     # then
-    assert answer["data"] is None
-    assert [e["extensions"]["code"] for e in answer["errors"]] == ["FORBIDDEN"]
+    forbidden = (
+        None,
+        [("Only an administrator may do this.", ["stores"], {"code": "FORBIDDEN"})],
+    )
+    assert answers == dict.fromkeys(tokens, forbidden)
 
 
 async def test_stores_are_listed_by_code(client, db, settings, clock):

@@ -175,70 +175,58 @@ def forged_tokens(settings, real: str) -> dict[str, str]:
     }
 
 
-FORGERY_NAMES = [
-    "forged signature",
-    "tampered payload",
-    "flipped signature",
-    "alg none",
-    "alg none by hand",
-    "alg HS512",
-    "wrong audience",
-    "wrong issuer",
-    "no expiry",
-    "no session id",
-    "unknown kid",
-    "no kid",
-    "unknown subject kind",
-    "subject not a uuid",
-    "session id not a uuid",
-    "expiry not a number",
-    "garbage",
-    "three dots",
-    "empty segments",
-    "unicode",
-    "huge",
-]
-
-
-@pytest.mark.parametrize("forgery", FORGERY_NAMES)
-async def test_bad_bearer_token_is_unauthenticated(client, db, settings, clock, forgery):
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # the HS512 one
+async def test_bad_bearer_token_is_unauthenticated(client, db, settings, clock):
     # given
     real = await member_token(db, settings, clock)
-    token = forged_tokens(settings, real)[forgery]
+    forgeries = forged_tokens(settings, real)
 
     # when
-    response = await client.post(
-        "/graphql",
-        json={"query": ME},
-        headers={"authorization": f"Bearer {token}".encode()},
-    )
+    answers = {}
+    for name, token in forgeries.items():
+        response = await client.post(
+            "/graphql",
+            json={"query": ME},
+            headers={"authorization": f"Bearer {token}".encode()},
+        )
+        body = response.json()
+        answers[name] = (
+            response.status_code,
+            body["data"],
+            [(e["message"], e["extensions"]) for e in body["errors"]],
+        )
 
     # then
-    assert response.status_code == 200
-    assert_refused(response.json(), "UNAUTHENTICATED", INVALID_TOKEN)
+    refused = (200, None, [(INVALID_TOKEN, {"code": "UNAUTHENTICATED"})])
+    assert answers == dict.fromkeys(forgeries, refused)
+    assert len(answers) == 21
+    assert (await gql(client, ME, token=real))["data"] == {"me": {"email": "ann@example.com"}}
 
 
-def test_every_forgery_is_listed(settings):
-    assert sorted(forged_tokens(settings, sign(settings, claims(settings)))) == sorted(
-        FORGERY_NAMES
-    )
+async def test_malformed_authorization_header_is_unauthenticated(client):
+    # given
+    headers = ["Basic YW5uOnB3", "Bearer", "Bearer    ", "Token abc", "bearer"]
 
-
-@pytest.mark.parametrize(
-    "header",
-    ["Basic YW5uOnB3", "Bearer", "Bearer    ", "Token abc", "bearer"],
-)
-async def test_malformed_authorization_header_is_unauthenticated(client, header):
     # when
-    response = await client.post(
-        "/graphql", json={"query": ME}, headers={"authorization": header}
-    )
+    answers = {}
+    for header in headers:
+        response = await client.post(
+            "/graphql", json={"query": ME}, headers={"authorization": header}
+        )
+        body = response.json()
+        answers[header] = (
+            response.status_code,
+            body["data"],
+            [(e["message"], e["extensions"]) for e in body["errors"]],
+        )
 
     # then
-    assert response.status_code == 200
-    assert_refused(
-        response.json(), "UNAUTHENTICATED", "Use `Authorization: Bearer <accessToken>`."
+    refused = (
+        200,
+        None,
+        [("Use `Authorization: Bearer <accessToken>`.", {"code": "UNAUTHENTICATED"})],
     )
+    assert answers == dict.fromkeys(headers, refused)
 
 
 async def test_scheme_is_case_insensitive(client, db, settings, clock):
@@ -265,9 +253,7 @@ async def test_token_of_a_member_that_does_not_exist_is_unauthenticated(client, 
     assert_refused(answer, "UNAUTHENTICATED", "This account no longer exists. Sign in again.")
 
 
-async def test_token_of_a_staff_account_that_does_not_exist_is_unauthenticated(
-    client, settings
-):
+async def test_token_of_a_staff_account_that_does_not_exist_is_unauthenticated(client, settings):
     # given
     token = sign(settings, claims(settings, sub=f"staff:{uuid.uuid4()}"))
 

@@ -57,9 +57,7 @@ async def test_metrics_count_the_requests(client):
     await client.get("/healthz")
     await client.get("/readyz")
     await client.post("/graphql", json={"query": "{ program { name } }"})
-    await client.post(
-        "/graphql", content=b"{", headers={"content-type": "application/json"}
-    )
+    await client.post("/graphql", content=b"{", headers={"content-type": "application/json"})
     await client.get("/nowhere")
 
     # when

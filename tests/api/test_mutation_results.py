@@ -56,7 +56,7 @@ def test_every_mutation_resolver_turns_domain_errors_into_user_errors(name):
 
 def test_guard_flags_a_domain_error_escaping_a_mutation():
     # given
-    request = json.dumps({"query": "mutation { logout(refreshToken: \"x\") { __typename } }"})
+    request = json.dumps({"query": 'mutation { logout(refreshToken: "x") { __typename } }'})
     escaped = {"message": "boom", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
     refused = {"message": "no", "extensions": {"code": "FORBIDDEN"}}
     response = json.dumps({"data": None, "errors": [refused, escaped]})
@@ -83,21 +83,36 @@ def test_guard_ignores_queries():
 async def test_failed_mutations_answer_inside_their_union(client):
     # given: one failure of each kind the member-facing mutations without a token can give
     calls = [
-        ('mutation { loginMember(email: "a@example.com", password: "x") '
-         "{ __typename ... on UserError { code } } }", "loginMember", "AuthenticationError"),
-        ('mutation { loginStaff(email: "not an email", password: "x") '
-         "{ __typename ... on UserError { code } } }", "loginStaff", "AuthenticationError"),
-        ('mutation { refreshSession(refreshToken: "rt_x") '
-         "{ __typename ... on UserError { code } } }", "refreshSession", "AuthenticationError"),
-        ('mutation { registerMember(input: {email: "x", password: "' + PASSWORD + '", '
-         'firstName: "A"}) { __typename ... on UserError { code } } }', "registerMember",
-         "InvalidInputError"),
+        (
+            'mutation { loginMember(email: "a@example.com", password: "x") '
+            "{ __typename ... on UserError { code } } }",
+            "loginMember",
+            "AuthenticationError",
+        ),
+        (
+            'mutation { loginStaff(email: "not an email", password: "x") '
+            "{ __typename ... on UserError { code } } }",
+            "loginStaff",
+            "AuthenticationError",
+        ),
+        (
+            'mutation { refreshSession(refreshToken: "rt_x") '
+            "{ __typename ... on UserError { code } } }",
+            "refreshSession",
+            "AuthenticationError",
+        ),
+        (
+            'mutation { registerMember(input: {email: "x", password: "' + PASSWORD + '", '
+            'firstName: "A"}) { __typename ... on UserError { code } } }',
+            "registerMember",
+            "InvalidInputError",
+        ),
     ]
 
     # when
     answers = [await gql(client, query) for query, _, _ in calls]
 
     # then
-    assert [a["data"][field]["__typename"] for a, (_, field, _) in zip(answers, calls, strict=True)] == [
-        typename for _, _, typename in calls
-    ]
+    assert [
+        a["data"][field]["__typename"] for a, (_, field, _) in zip(answers, calls, strict=True)
+    ] == [typename for _, _, typename in calls]

@@ -117,9 +117,7 @@ async def test_unexpected_error_is_masked(app_client, production, db):
     assert MASKED_MESSAGE == "Something went wrong on our side. It has been logged."
 
 
-async def test_unexpected_error_in_a_mutation_is_masked(
-    app_client, production, db, mutation_guard
-):
+async def test_unexpected_error_in_a_mutation_is_masked(app_client, production, db, mutation_guard):
     # given
     await drop_table(db, "login_failures")
     mutation_guard.allow_internal_errors()

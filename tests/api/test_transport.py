@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pytest
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 from tests.support import create_member, gql
 
@@ -61,7 +61,9 @@ async def test_streamed_body_over_the_limit_is_refused(client, settings):
 async def test_body_just_under_the_limit_is_served(client, settings):
     # given
     head = json.dumps({"query": PROGRAM_NAME, "variables": {"pad": ""}}).encode()
-    body = head.replace(b'"pad": ""', b'"pad": "' + b"x" * (settings.max_body_bytes - len(head)) + b'"')
+    body = head.replace(
+        b'"pad": ""', b'"pad": "' + b"x" * (settings.max_body_bytes - len(head)) + b'"'
+    )
 
     # when
     response = await client.post(
@@ -74,31 +76,35 @@ async def test_body_just_under_the_limit_is_served(client, settings):
     assert response.json() == {"data": {"program": {"name": "Loyalty"}}}
 
 
-@pytest.mark.parametrize(
-    ("body", "message"),
-    [
-        (b'{"query": ', "The request body is not valid JSON."),
-        (b"", "The request body is not valid JSON."),
-        (b"\xff\xfe\x00", "The request body is not valid JSON."),
-        (b"42", "The request body must be a JSON object."),
-        (b'"{ program { name } }"', "The request body must be a JSON object."),
-        (b"null", "The request body must be a JSON object."),
-    ],
-)
-async def test_malformed_json_is_a_bad_request(client, body, message):
+async def test_malformed_json_is_a_bad_request(client):
+    # given
+    bodies = {
+        b'{"query": ': "The request body is not valid JSON.",
+        b"": "The request body is not valid JSON.",
+        b"\xff\xfe\x00": "The request body is not valid JSON.",
+        b"42": "The request body must be a JSON object.",
+        b'"{ program { name } }"': "The request body must be a JSON object.",
+        b"null": "The request body must be a JSON object.",
+    }
+
     # when
-    response = await client.post(
-        "/graphql", content=body, headers={"content-type": "application/json"}
-    )
+    answers = {}
+    for body in bodies:
+        response = await client.post(
+            "/graphql", content=body, headers={"content-type": "application/json"}
+        )
+        answers[body] = (response.status_code, response.json())
 
     # then
-    assert response.status_code == 400
-    assert single_error(response) == {"message": message, "extensions": {"code": "BAD_REQUEST"}}
+    assert answers == {
+        body: (400, {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]})
+        for body, message in bodies.items()
+    }
 
 
-@pytest.mark.parametrize(
-    ("payload", "message"),
-    [
+async def test_request_strawberry_refuses_is_a_json_bad_request(client):
+    # given
+    payloads = [
         ({}, "No GraphQL query found in the request"),
         ({"query": 5}, "The GraphQL operation's `query` must be a string or null, if provided."),
         (
@@ -106,31 +112,38 @@ async def test_malformed_json_is_a_bad_request(client, body, message):
             "The GraphQL operation's `variables` must be an object or null, if provided.",
         ),
         ({"query": PROGRAM_NAME, "operationName": "Nope"}, 'Unknown operation named "Nope".'),
-    ],
-)
-async def test_request_strawberry_refuses_is_a_json_bad_request(client, payload, message):
+    ]
+
     # when
-    response = await client.post("/graphql", json=payload)
+    answers = []
+    for payload, _ in payloads:
+        response = await client.post("/graphql", json=payload)
+        answers.append((response.status_code, response.headers["content-type"], response.json()))
 
     # then
-    assert response.status_code == 400
-    assert response.headers["content-type"] == "application/json"
-    assert single_error(response) == {"message": message, "extensions": {"code": "BAD_REQUEST"}}
+    assert answers == [
+        (
+            400,
+            "application/json",
+            {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]},
+        )
+        for _, message in payloads
+    ]
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
-async def test_unsupported_content_type_is_a_json_bad_request(client, content_type):
+async def test_unsupported_content_type_is_a_json_bad_request(client):
     # when
-    response = await client.post(
-        "/graphql", content=PROGRAM_NAME.encode(), headers={"content-type": content_type}
-    )
+    answers = []
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "application/xml"]:
+        response = await client.post(
+            "/graphql", content=PROGRAM_NAME.encode(), headers={"content-type": content_type}
+        )
+        answers.append((response.status_code, response.json()))
 
     # then
-    assert response.status_code == 400
-    assert single_error(response) == {
-        "message": "Unsupported content type",
-        "extensions": {"code": "BAD_REQUEST"},
-    }
+    message = "Unsupported content type"
+    refused = {"errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}]}
+    assert answers == [(400, refused)] * 3
 
 
 async def test_queries_by_get_are_refused(client):
@@ -158,51 +171,56 @@ async def test_graphiql_is_served_in_development(client):
 # -- documents -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "query",
-    ["{ program { name ", "{ program { name } } }", "query {", "}{", "{ program(: 1) { name } }"],
-)
-async def test_syntax_error_is_a_bad_request(client, query):
+async def test_syntax_error_is_a_bad_request(client):
+    # given
+    documents = [
+        "{ program { name ",
+        "{ program { name } } }",
+        "query {",
+        "}{",
+        "{ program(: 1) { name } }",
+    ]
+
     # when
-    answer = await gql(client, query, expect_errors=True)
+    answers = {}
+    for query in documents:
+        answer = await gql(client, query, expect_errors=True)
+        answers[query] = (
+            answer["data"],
+            [(e["message"][:14], e["extensions"]) for e in answer["errors"]],
+        )
 
     # then
-    assert answer["data"] is None
-    assert len(answer["errors"]) == 1
-    assert answer["errors"][0]["message"].startswith("Syntax Error: ")
-    assert answer["errors"][0]["extensions"] == {
-        "code": "BAD_REQUEST",
-        "reason": "GRAPHQL_PARSE_FAILED",
+    parse_failed = {"code": "BAD_REQUEST", "reason": "GRAPHQL_PARSE_FAILED"}
+    assert answers == dict.fromkeys(documents, (None, [("Syntax Error: ", parse_failed)]))
+
+
+async def test_invalid_document_is_a_bad_request(client):
+    # given
+    documents = {
+        "{ nope }": "Cannot query field 'nope' on type 'Query'.",
+        "{ program { nam } }": "Cannot query field 'nam' on type 'Program'. Did you mean 'name'?",
+        "{ program }": "Field 'program' of type 'Program!' must have a selection of subfields. "
+        "Did you mean 'program { ... }'?",
+        "query ($n: Int!) { program { name } }": "Variable '$n' is never used.",
+        "subscription { program { name } }": (
+            "The subscription operation is not supported by the schema."
+        ),
     }
 
-
-@pytest.mark.parametrize(
-    ("query", "message"),
-    [
-        ("{ nope }", "Cannot query field 'nope' on type 'Query'."),
-        ("{ program { nam } }", "Cannot query field 'nam' on type 'Program'. Did you mean 'name'?"),
-        (
-            "{ program }",
-            "Field 'program' of type 'Program!' must have a selection of subfields. "
-            "Did you mean 'program { ... }'?",
-        ),
-        (
-            "query ($n: Int!) { program { name } }",
-            "Variable '$n' is never used.",
-        ),
-        ("subscription { balanceUpdates { available } }", None),
-    ],
-)
-async def test_invalid_document_is_a_bad_request(client, query, message):
     # when
-    answer = await gql(client, query, expect_errors=True)
+    answers = {}
+    for query in documents:
+        answer = await gql(client, query, expect_errors=True)
+        answers[query] = (
+            answer["data"],
+            [(e["message"], e["extensions"]) for e in answer["errors"]],
+        )
 
     # then
-    assert answer["data"] is None
-    assert len(answer["errors"]) == 1
-    if message is not None:
-        assert answer["errors"][0]["message"] == message
-    assert answer["errors"][0]["extensions"] == {"code": "BAD_REQUEST"}
+    assert answers == {
+        query: (None, [(message, {"code": "BAD_REQUEST"})]) for query, message in documents.items()
+    }
 
 
 async def test_missing_required_variable_is_a_bad_request(client):
@@ -342,3 +360,33 @@ async def drop_table(db, table: str) -> None:
     cascade = "" if db.is_sqlite else " CASCADE"
     async with db.engine.begin() as conn:
         await conn.exec_driver_sql(f"DROP TABLE {table}{cascade}")
+
+
+async def test_a_document_is_validated_once(client):
+    # given: strawberry's validation cache is keyed by the schema, the document and the rules
+    cache = _get_validate_cache(1024)
+    document = "{ program { currency pendingDays } }"
+    await gql(client, document)
+    before = cache.cache_info()
+
+    # when
+    answer = await gql(client, document)
+
+    # then
+    after = cache.cache_info()
+    assert answer == {"data": {"program": {"currency": "USD", "pendingDays": 0}}}
+    assert (after.hits - before.hits, after.misses - before.misses) == (1, 0)
+
+
+async def test_a_cached_refusal_is_answered_alike(client, settings):
+    # given
+    aliases = " ".join(f"a{i}: program {{ name }}" for i in range(settings.graphql_max_aliases + 1))
+    document = "{ " + aliases + " nope }"
+
+    # when
+    first = await gql(client, document, expect_errors=True)
+    second = await gql(client, document, expect_errors=True)
+
+    # then
+    assert first == second
+    assert [e["extensions"]["code"] for e in second["errors"]] == ["TOO_COMPLEX", "BAD_REQUEST"]

@@ -130,3 +130,30 @@ async def test_spending_walks_more_lots_than_one_page(db, settings, clock):
     assert [lot.remaining for lot in lots] == [0] * 66 + [1] * 4
     assert entry.balance_after == 4
     assert (await verify_ledger(db)).violations == []
+
+
+async def test_a_key_used_for_one_member_is_refused_for_another(db, settings, clock):
+    # given: a till that completed a purchase for one member under a key
+    import pytest
+
+    from app.errors import IdempotencyKeyReused
+
+    actor, opened = await _till(db, settings, clock)
+    await checkout_service.complete_purchase(
+        db, actor, clock, _command(opened.checkout.id, "R-1", 1000, key="till-key")
+    )
+    _, other = await create_member(db, settings, clock, email="other@example.com")
+    secret = settings.member_code_secret.get_secret_value().encode()
+    second = await checkout_service.scan_member_code(
+        db, actor, clock, secret, code=other.card_number, store_id=str(opened.checkout.store_id)
+    )
+
+    # when: the same key for the other member's basket
+    with pytest.raises(IdempotencyKeyReused) as refused:
+        await checkout_service.complete_purchase(
+            db, actor, clock, _command(second.checkout.id, "R-2", 1000, key="till-key")
+        )
+
+    # then
+    assert (refused.value.code, refused.value.field) == ("IDEMPOTENCY_KEY_REUSED", "idempotencyKey")
+    assert (await verify_ledger(db)).violations == []

@@ -7,9 +7,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Uuid, bindparam, select, text
 from sqlmodel import col
 
+from app import jobs
 from app.auth.actors import StaffActor, SystemActor
 from app.checkout import service as checkout_service
 from app.db import Database
@@ -144,3 +145,60 @@ async def entries_of(db: Database, member_id: uuid.UUID) -> list[LedgerEntry]:
 async def assert_ledger_clean(db: Database) -> None:
     report = await verify_ledger(db)
     assert [str(violation) for violation in report.violations] == []
+
+
+@dataclass(frozen=True, slots=True)
+class Busy:
+    ann: Any
+    bob: Any
+    purchases: dict[str, uuid.UUID]
+
+
+async def busy(db, settings, clock) -> Busy:
+    """Two members' year: purchases, redemptions, partial and full refunds, a debt, adjustments
+    both ways, a pending period, its release, and an expiry."""
+    till = await open_till(db, settings, clock)
+    admin = StaffActor(till.actor.staff_id, "ADMIN")
+    ann = await join(db, settings, clock, "ann@example.com")
+    bob = await join(db, settings, clock, "bob@example.com")
+    purchases = {}
+
+    async def purchase(member: Any, receipt: str, total: int, redeem: int = 0) -> None:
+        done = await buy(db, clock, till, member, receipt, total, redeem=redeem)
+        purchases[receipt] = done.purchase_id
+
+    async def adjust(member: Any, points: int, key: str) -> None:
+        await ledger_service.adjust_points(
+            db, admin, clock, member_id=str(member.id), points=points, reason="Correction",
+            idempotency_key=key,
+        )  # fmt: skip
+
+    await purchase(ann, "A-1", 30000)  # ann +300
+    await purchase(bob, "B-1", 50000)  # bob +500
+    clock.advance(days=1)
+    await purchase(ann, "A-2", 1000, redeem=100)  # ann -100 +9
+    await adjust(ann, 50, "adjust-ann")  # ann +50
+    await adjust(bob, -20, "adjust-bob")  # bob -20
+    clock.advance(days=1)
+    await refund(db, clock, till, purchases["A-2"], 450, "refund-a2")  # ann -5 +50
+    await purchase(bob, "B-2", 2000, redeem=400)  # bob -400 +16
+    await refund(db, clock, till, purchases["B-1"], 50000, "refund-b1")  # bob -500: debt 404
+    await set_pending_days(db, clock, 14)
+    await purchase(bob, "B-3", 10000)  # bob +100, all repaying the debt
+    await purchase(ann, "A-3", 20000)  # ann +200 pending
+    clock.advance(days=14)
+    await jobs.release_pending(db, clock)
+    clock.advance(days=360)
+    await jobs.expire_points(db, clock)  # ann's first lots (304 left) expire
+    return Busy(ann, bob, purchases)
+
+
+async def tamper(db: Database, sql: str, **params: Any) -> None:
+    """Change rows behind the application's back, and commit."""
+    binds = [
+        bindparam(name, value, type_=Uuid()) if isinstance(value, uuid.UUID) else bindparam(name)
+        for name, value in params.items()
+    ]
+    async with db.engine.begin() as conn:
+        result = await conn.execute(text(sql).bindparams(*binds), params)
+        assert result.rowcount == 1

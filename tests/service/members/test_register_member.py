@@ -250,3 +250,25 @@ async def test_starts_a_session_that_refreshes(db, settings, clock):
     assert [(s.subject_kind, s.subject_id, s.revoked_at) for s in sessions] == [
         ("member", member.id, None)
     ]
+
+
+async def test_keeps_the_joiners_real_names_need(db, settings, clock):
+    # given: a Persian name with a zero-width non-joiner, an emoji sequence with joiners
+    persian = "فاطمه\u200cزهرا"
+    emoji = "Ann \U0001f469\u200d\U0001f4bb"
+
+    # when
+    _, first = await create_member(db, settings, clock, email="f@example.com", first_name=persian)
+    _, second = await create_member(db, settings, clock, email="a@example.com", first_name=emoji)
+
+    # then
+    assert (first.first_name, second.first_name) == (persian, emoji)
+
+
+async def test_refuses_other_invisible_characters_in_names(db, settings, clock):
+    # when: a zero-width space (a format character that is not a joiner)
+    with pytest.raises(DomainError) as refused:
+        await create_member(db, settings, clock, first_name="Ann\u200b")
+
+    # then
+    assert (refused.value.code, refused.value.field) == ("INVALID_INPUT", "firstName")

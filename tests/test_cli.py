@@ -1,0 +1,181 @@
+"""The `loyalty` command run for real, as a subprocess on the test's database:
+verify-ledger (exit 0 when clean, 1 with the violations printed), run-jobs --once, worker."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+from app.ledger import service as ledger_service
+from app.ledger.verify import verify_ledger
+from app.settings import Settings
+from tests.service.ledger.scenario import (
+    balance_of,
+    busy,
+    buy,
+    entries_of,
+    join,
+    open_till,
+    set_pending_days,
+    tamper,
+)
+from tests.support import FakeClock
+
+SUMMARY = re.compile(
+    r"loyalty verify-ledger: (\d+) members, (\d+) entries, (\d+) lots, (\d+) purchases "
+    r"checked in \d+\.\d s: (.+)"
+)
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    """The command's environment: the test's database, cheap password hashing."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "LOYALTY_ENV": "development",
+        "LOYALTY_ARGON2_TIME_COST": "1",
+        "LOYALTY_ARGON2_MEMORY_KIB": "8",
+    }
+
+
+async def loyalty(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `loyalty <args>` on the test's database."""
+    return await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", *args],
+        env=_env(settings),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_verify_ledger_exits_0_on_a_clean_ledger(db, settings, clock):
+    # given
+    await busy(db, settings, clock)
+
+    # when
+    done = await loyalty(settings, "verify-ledger")
+
+    # then
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    summary = SUMMARY.fullmatch(line)
+    assert summary is not None, line
+    assert summary.groups() == ("2", "14", "7", "6", "ok")
+
+
+async def test_verify_ledger_exits_1_and_prints_the_violations(db, settings, clock):
+    # given
+    life = await busy(db, settings, clock)
+    await tamper(
+        db, "UPDATE purchases SET points_earned = 3000 WHERE id = :id", id=life.purchases["A-1"]
+    )
+    await tamper(
+        db,
+        "UPDATE member_accounts SET available = available + 1000 WHERE member_id = :member",
+        member=life.bob.id,
+    )
+
+    # when
+    done = await loyalty(settings, "verify-ledger", "--batch-size", "1")
+
+    # then
+    assert done.returncode == 1
+    *violations, line = sorted(done.stdout.splitlines(), key=lambda text: not text.startswith("V"))
+    assert sorted(violations) == sorted(
+        [
+            f"VIOLATION member {life.ann.id}: purchase disagrees with its entries: "
+            f"purchase {life.purchases['A-1']} (A-1): EARN 300 != 3000",
+            f"VIOLATION member {life.bob.id}: balance disagrees with the entries: "
+            "available 696 + pending 0 != -304",
+            f"VIOLATION member {life.bob.id}: available disagrees with the lots: "
+            "696 != 0 - debt 304",
+        ]
+    )
+    summary = SUMMARY.fullmatch(line)
+    assert summary is not None, line
+    assert summary.groups() == ("2", "14", "7", "6", "3 violations")
+
+
+async def test_run_jobs_once_releases_and_expires_and_prints_its_summary(db, settings):
+    # given: Ann's 100 points were bought 400 days ago; Bob's 300, 20 days ago with a 14-day
+    # hold (the command runs on the system clock)
+    clock = FakeClock(dt.datetime.now(dt.UTC) - dt.timedelta(days=400))
+    till = await open_till(db, settings, clock)
+    ann = await join(db, settings, clock, "ann@example.com")
+    bob = await join(db, settings, clock, "bob@example.com")
+    await buy(db, clock, till, ann, "A-1", 10000)
+    clock.advance(days=380)
+    await set_pending_days(db, clock, 14)
+    await buy(db, clock, till, bob, "B-1", 30000)
+
+    # when
+    first = await loyalty(settings, "run-jobs", "--once")
+    second = await loyalty(settings, "run-jobs", "--once")
+
+    # then
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == [
+        "loyalty: release-pending: 1 members, 300 points",
+        "loyalty: expire-points: 1 members, 100 points",
+    ]
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.splitlines() == [
+        "loyalty: release-pending: 0 members, 0 points",
+        "loyalty: expire-points: 0 members, 0 points",
+    ]
+    assert await balance_of(db, ann.id) == ledger_service.Balance(available=0, pending=0)
+    assert await balance_of(db, bob.id) == ledger_service.Balance(available=300, pending=0)
+    assert (await verify_ledger(db)).violations == []
+
+
+async def test_run_jobs_wants_once(settings):
+    # when
+    done = await loyalty(settings, "run-jobs")
+
+    # then
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "loyalty run-jobs: pass --once (for cron); `loyalty worker` runs them on a schedule"
+    )
+
+
+async def test_worker_runs_the_jobs_until_it_is_stopped(db, settings):
+    # given: Ann's 100 points were bought 400 days ago
+    clock = FakeClock(dt.datetime.now(dt.UTC) - dt.timedelta(days=400))
+    till = await open_till(db, settings, clock)
+    ann = await join(db, settings, clock, "ann@example.com")
+    await buy(db, clock, till, ann, "A-1", 10000)
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "worker", "--interval", "3600",
+        env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+    # when: its first round has expired the points, it is told to stop
+    try:
+        for _ in range(600):  # polls the database for at most a minute
+            if len(await entries_of(db, ann.id)) == 2:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = await worker.communicate()
+
+    # then
+    assert worker.returncode == 0, stderr.decode()
+    messages = [json.loads(line)["message"] for line in stderr.decode().splitlines()]
+    assert messages[0] == "worker started"
+    assert messages[-1] == "worker stopped"
+    assert "scheduled jobs failed; retrying next round" not in messages
+    assert [(e.kind, e.points) for e in await entries_of(db, ann.id)] == [
+        ("EARN", 100),
+        ("EXPIRE", -100),
+    ]
+    assert (await verify_ledger(db)).violations == []
