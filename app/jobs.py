@@ -47,8 +47,9 @@ async def release_pending(
                 account = await ledger_service.lock_account(session, member_id)
                 moved = await ledger_service.release_due(session, account, now)
                 session.add(account)
-            report.members += 1
-            report.points += moved
+            if moved:
+                report.members += 1
+                report.points += moved
         after = batch[-1]
         if progress:
             progress(report)

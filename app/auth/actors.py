@@ -54,8 +54,11 @@ def require_admin(actor: Actor | None) -> None:
     raise Forbidden("Only an administrator may do this.")
 
 
-def require_store(actor: Actor | None, store_id: uuid.UUID) -> StaffActor:
-    """Staff act only in the stores they are assigned to (admins everywhere)."""
+def require_store(
+    actor: Actor | None, store_id: uuid.UUID, *, field: str = "storeId"
+) -> StaffActor:
+    """Staff act only in the stores they are assigned to (admins everywhere). `field` names the
+    input that led to the store (the store itself, a checkout, a purchase)."""
     if isinstance(actor, StaffActor) and actor.can_act_in(store_id):
         return actor
-    raise Forbidden("You are not assigned to this store.", field="storeId")
+    raise Forbidden("You are not assigned to this store.", field=field)

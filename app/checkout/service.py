@@ -185,7 +185,7 @@ async def _usable_checkout(
         raise CheckoutNotFound(field="checkoutId")
     if checkout.staff_id != staff.staff_id:
         raise CheckoutNotYours(field="checkoutId")
-    require_store(staff, checkout.store_id)
+    require_store(staff, checkout.store_id, field="checkoutId")
     if checkout.expires_at <= now:
         raise CheckoutExpired(field="checkoutId")
     return checkout

@@ -99,7 +99,7 @@ async def expiring_soon(
         .where(
             col(PointLot.member_id) == member_id,
             col(PointLot.remaining) > 0,
-            col(PointLot.available_from) <= now,
+            col(PointLot.released).is_(True),
             col(PointLot.expires_at) > now,
             col(PointLot.expires_at) <= now + dt.timedelta(days=days),
         )

@@ -5,9 +5,9 @@
 
 Prints, for each function, its inclusive share (samples with the function anywhere on the
 stack, counted once per sample) and its self share (samples where it is the innermost frame),
-then the same inclusive shares summed by source area (our app, SQLAlchemy, asyncpg, strawberry,
-graphql-core, pydantic, Starlette/uvicorn, the event loop). Lines are `frame;frame;... count`,
-frames `function (file:line)`.
+then the samples by the library of their innermost frame, then by step of a till request (the
+first of BUCKETS found on the stack: the token's staff lookup, the two use cases, the rest of our
+resolvers, GraphQL, HTTP). Lines are `frame;frame;... count`, frames `function (file:line)`.
 """
 
 from __future__ import annotations
@@ -30,6 +30,33 @@ AREAS = (
     ("jwt", "jwt/"),
     ("asyncio/uvloop", "asyncio/"),
 )
+
+
+BUCKETS = (
+    ("auth: bearer token -> staff actor (actor_for_token)", re.compile(r"^actor_for_token ")),
+    ("use case complete_purchase (app/checkout/service.py)",
+     re.compile(r"^complete_purchase \(app/checkout/service")),
+    ("use case scan_member_code (app/checkout/service.py)",
+     re.compile(r"^scan_member_code \(app/checkout/service")),
+    ("our resolvers, context, loaders (outside the use cases)",
+     re.compile(r"\(app/graphql/(?!asgi|extensions|errors)")),
+    ("GraphQL parse + validate", re.compile(r"(parse|validat)\w* \((strawberry|graphql)/", re.I)),
+    ("GraphQL execution (strawberry, graphql-core)", re.compile(r"\((strawberry|graphql)/")),
+    ("HTTP (uvicorn, starlette, our middleware)",
+     re.compile(r"\((starlette|uvicorn|app/http|app/graphql/asgi)")),
+)  # fmt: skip
+# SQLAlchemy runs the ORM's synchronous code in a greenlet: py-spy sees that greenlet's frames
+# only, from greenlet_spawn down, so which use case it serves is not on the stack.
+GREENLET = re.compile(r"\((sqlalchemy|asyncpg)/")
+
+
+def bucket(names: list[str]) -> str:
+    for label, pattern in BUCKETS:
+        if any(pattern.search(name) for name in names):
+            return label
+    if names and GREENLET.search(names[0]):
+        return "SQLAlchemy ORM in its greenlet (any use case: the stack is cut there)"
+    return "other (event loop, threads)"
 
 
 def parse(path: Path) -> list[tuple[list[str], int]]:
@@ -70,7 +97,9 @@ def main() -> None:
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     areas: Counter[str] = Counter()
+    steps: Counter[str] = Counter()
     for frames, count in stacks:
+        steps[bucket([key(frame) for frame in frames])] += count
         for name in {key(frame) for frame in frames}:
             inclusive[name] += count
         own[key(frames[-1])] += count
@@ -97,6 +126,9 @@ def main() -> None:
         print(f"{100 * count / total:7.1f}  {name}")
     print(f"\n{'self %':>7}  by area (the innermost frame of a known library)")
     for name, count in areas.most_common():
+        print(f"{100 * count / total:7.1f}  {name}")
+    print(f"\n{'share %':>7}  by step (the first of these found on the stack)")
+    for name, count in steps.most_common():
         print(f"{100 * count / total:7.1f}  {name}")
 
 

@@ -488,7 +488,7 @@ async def test_a_cashier_no_longer_in_the_store_is_refused(db, settings, clock):
     )
 
     # then
-    assert error == ("FORBIDDEN", "storeId")
+    assert error == ("FORBIDDEN", "checkoutId")
     assert await snapshot(db) == before
     await assert_ledger_clean(db)
 

@@ -1,0 +1,419 @@
+"""The floor: the database work of scan + complete purchase, straight on asyncpg, in one process.
+
+    python bench/checkout/floor.py --dsn postgresql://postgres@127.0.0.1:5432/DB --seed seed.json \
+        --tills 8 --duration 20 --warmup 3 [--one-member]
+
+No HTTP, no GraphQL, no ORM: N concurrent tasks (the tills, one pool connection each at most)
+run the minimal statements that a purchase needs, with the same data as load.py (3 lines, every
+fifth purchase of a till redeeming 100 points, a fresh receipt number and idempotency key):
+
+  scan (autocommit)   1 member by card number  2 the account  3 INSERT the checkout
+  complete (one transaction: BEGIN ... COMMIT)
+                      1 the checkout  2 the account FOR UPDATE  3 the idempotency record
+                      4 INSERT the purchase  5 INSERT its 3 lines (one statement)
+                      redeeming: 6 the oldest lots  7 UPDATE the lot  8 INSERT the lot movement
+                      9 INSERT the entries (earn, and redeem; one statement, hash-chained)
+                      10 INSERT the earned lot  11 UPDATE the account  12 INSERT the idempotency
+                      record
+
+That is 3 + 11 statements with BEGIN and COMMIT (14 when redeeming). It writes what the app
+writes, hash chain included, so `loyalty verify-ledger` on the floor's database is clean too
+(run.sh checks it): the floor is a real ledger, not a shortcut. What it leaves out of the app's
+work: resolving the staff member of a token, the store and the program rules per request, the
+lapsed-points sums, the duplicate-receipt query, the tier check (a sum over the member's entries
+of the tier window). Prints one line for people and one `RESULT {json}` line, as load.py does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import random
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from app.kit.hashing import chain_hash
+from app.kit.ids import new_id
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from load import (  # noqa: E402  (the same basket, percentiles and CPU readings as the tills)
+    REDEEM_EVERY,
+    REDEEM_POINTS,
+    SKUS,
+    basket,
+    machine_cpu,
+    print_result,
+    summary,
+)
+
+
+class FloorError(Exception):
+    pass
+
+
+def entry_row(
+    prev_hash: str,
+    *,
+    member_id: uuid.UUID,
+    seq: int,
+    kind: str,
+    points: int,
+    balance_after: int,
+    qualifying: int,
+    staff_id: uuid.UUID,
+    store_id: uuid.UUID,
+    purchase_id: uuid.UUID,
+    rules_version: int,
+    key: str,
+    description: str,
+    now: dt.datetime,
+) -> tuple[Any, ...]:
+    """An entry's row, hashed over the fields app.ledger.service.entry_fields names."""
+    fields = {
+        "member_id": str(member_id),
+        "seq": seq,
+        "kind": kind,
+        "points": points,
+        "balance_after": balance_after,
+        "qualifying": qualifying,
+        "actor_kind": "staff",
+        "actor_id": str(staff_id),
+        "store_id": str(store_id),
+        "purchase_id": str(purchase_id),
+        "rules_version": rules_version,
+        "idempotency_key": key,
+        "description": description,
+        "created_at": now.isoformat(),
+    }
+    digest = chain_hash(prev_hash, fields)
+    return (
+        new_id(), member_id, seq, kind, points, balance_after, qualifying, "staff", staff_id,
+        store_id, purchase_id, rules_version, key, description, prev_hash, digest, now,
+    )  # fmt: skip
+
+
+INSERT_ENTRY_COLUMNS = (
+    "id, member_id, seq, kind, points, balance_after, qualifying, actor_kind, actor_id, store_id, "
+    "purchase_id, rules_version, idempotency_key, description, prev_hash, hash, created_at"
+)
+
+
+def values(rows: int, columns: int) -> str:
+    return ", ".join(
+        "(" + ", ".join(f"${r * columns + c + 1}" for c in range(columns)) + ")"
+        for r in range(rows)
+    )
+
+
+async def scan(
+    conn: asyncpg.Connection, card: str, staff_id: uuid.UUID, store_id: uuid.UUID
+) -> uuid.UUID:
+    member = await conn.fetchrow(
+        "SELECT id, first_name FROM members WHERE card_number = $1 AND active", card
+    )
+    if member is None:
+        raise FloorError(f"no member with card {card}")
+    await conn.fetchrow(
+        "SELECT available, tier_code FROM member_accounts WHERE member_id = $1", member["id"]
+    )
+    now = dt.datetime.now(dt.UTC)
+    checkout_id = new_id()
+    await conn.execute(
+        "INSERT INTO checkouts (id, member_id, staff_id, store_id, code_kind, opened_at, "
+        "expires_at) VALUES ($1, $2, $3, $4, 'typed', $5, $6)",
+        checkout_id, member["id"], staff_id, store_id, now, now + dt.timedelta(minutes=15),
+    )  # fmt: skip
+    return checkout_id
+
+
+async def complete(
+    conn: asyncpg.Connection,
+    rules: asyncpg.Record,
+    *,
+    checkout_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    receipt_number: str,
+    total: int,
+    lines: list[dict[str, Any]],
+    redeem: int,
+    key: str,
+) -> int:
+    """Complete one purchase; returns the points redeemed."""
+    scope = f"staff:{staff_id}"
+    request_hash = hashlib.sha256(
+        json.dumps([checkout_id.hex, receipt_number, total, lines, redeem], sort_keys=True).encode()
+    ).hexdigest()
+    now = dt.datetime.now(dt.UTC)
+    async with conn.transaction():
+        checkout = await conn.fetchrow(
+            "SELECT member_id, staff_id, store_id, expires_at FROM checkouts WHERE id = $1",
+            checkout_id,
+        )
+        if checkout is None or checkout["staff_id"] != staff_id or checkout["expires_at"] <= now:
+            raise FloorError("checkout not usable")
+        member_id, store_id = checkout["member_id"], checkout["store_id"]
+        account = await conn.fetchrow(
+            "SELECT available, pending, debt, lifetime_earned, entry_count, last_entry_hash, "
+            "tier_code, version FROM member_accounts WHERE member_id = $1 FOR UPDATE",
+            member_id,
+        )
+        stored = await conn.fetchrow(
+            "SELECT request_hash, result FROM idempotency_records "
+            "WHERE member_id = $1 AND scope = $2 AND key = $3",
+            member_id, scope, key,
+        )  # fmt: skip
+        if stored is not None:
+            raise FloorError("the floor uses fresh keys only")
+        if account["debt"]:
+            raise FloorError("the floor does not repay debts")
+        # 100 points pay 1.00: one point is one cent. Earn 1 point per 1.00 paid.
+        discount = redeem * rules["point_value_amount"] // rules["point_value_points"]
+        paid = total - discount
+        earned = paid // rules["earn_per_amount"] * rules["earn_points"]
+        purchase_id = new_id()
+        await conn.execute(
+            "INSERT INTO purchases (id, member_id, checkout_id, store_id, staff_id, "
+            "receipt_number, currency, total, discount, amount_paid, points_earned, "
+            "points_redeemed, base_points, refunded_amount, points_reversed, points_restored, "
+            "qualifying_reversed, tier_before, tier_after, rules_version, created_at) VALUES "
+            "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 0, 0, 0, 0, $14, $14, "
+            "$15, $16)",
+            purchase_id, member_id, checkout_id, store_id, staff_id, receipt_number,
+            rules["currency"], total, discount, paid, earned, redeem, earned,
+            account["tier_code"], rules["version"], now,
+        )  # fmt: skip
+        line_args: list[Any] = []
+        for line in lines:
+            line_args += [new_id(), member_id, purchase_id, line["sku"], line["category"]]
+            line_args += [line["quantity"], line["amount"]["amount"]]
+        await conn.execute(
+            "INSERT INTO purchase_lines (id, member_id, purchase_id, sku, category, quantity, "
+            f"amount) VALUES {values(len(lines), 7)}",
+            *line_args,
+        )
+        available = account["available"]
+        seq = account["entry_count"]
+        prev = account["last_entry_hash"]
+        entries = []
+        moves: list[tuple[uuid.UUID, int]] = []
+        where = f"Bench st., receipt {receipt_number}"
+        common = dict(
+            member_id=member_id, staff_id=staff_id, store_id=store_id, purchase_id=purchase_id,
+            rules_version=rules["version"], key=key, now=now,
+        )  # fmt: skip
+        if redeem:
+            lots = await conn.fetch(
+                "SELECT id, remaining FROM point_lots WHERE member_id = $1 AND remaining > 0 "
+                "AND released ORDER BY expires_at, created_at, id LIMIT 64",
+                member_id,
+            )
+            left = redeem
+            for lot in lots:
+                part = min(lot["remaining"], left)
+                if part:
+                    moves.append((lot["id"], part))
+                    left -= part
+            if left or available < redeem:
+                raise FloorError("not enough points")
+            await conn.executemany(
+                "UPDATE point_lots SET remaining = remaining - $2 WHERE id = $1", moves
+            )
+            available -= redeem
+            seq += 1
+            entries.append(
+                entry_row(
+                    prev, seq=seq, kind="REDEEM", points=-redeem,
+                    balance_after=available + account["pending"], qualifying=0,
+                    description=f"Paid with points at {where}", **common,
+                )  # fmt: skip
+            )
+            prev = entries[-1][15]
+        available += earned
+        seq += 1
+        entries.append(
+            entry_row(
+                prev, seq=seq, kind="EARN", points=earned,
+                balance_after=available + account["pending"], qualifying=earned,
+                description=f"Purchase at {where}", **common,
+            )  # fmt: skip
+        )
+        prev = entries[-1][15]
+        await conn.execute(
+            f"INSERT INTO ledger_entries ({INSERT_ENTRY_COLUMNS}) VALUES "
+            f"{values(len(entries), 17)}",
+            *[value for row in entries for value in row],
+        )
+        if moves:
+            redeem_entry = entries[0][0]
+            await conn.execute(
+                "INSERT INTO lot_movements (id, member_id, entry_id, lot_id, points) VALUES "
+                + values(len(moves), 5),
+                *[v for lot_id, part in moves for v in (new_id(), member_id, redeem_entry, lot_id, -part)],
+            )  # fmt: skip
+        if earned:
+            await conn.execute(
+                "INSERT INTO point_lots (id, member_id, points, remaining, available_from, "
+                "released, expires_at, origin_entry_id, purchase_id, created_at) VALUES "
+                "($1, $2, $3, $3, $4, true, $5, $6, $7, $4)",
+                new_id(), member_id, earned, now,
+                now + dt.timedelta(days=rules["expiry_days"]), entries[-1][0], purchase_id,
+            )  # fmt: skip
+        await conn.execute(
+            "UPDATE member_accounts SET available = $2, lifetime_earned = lifetime_earned + $3, "
+            "entry_count = $4, last_entry_hash = $5, version = version + $6, updated_at = $7 "
+            "WHERE member_id = $1",
+            member_id, available, earned, seq, prev, len(entries), now,
+        )  # fmt: skip
+        result = {
+            "purchase_id": str(purchase_id), "receipt_number": receipt_number,
+            "points_earned": earned, "points_redeemed": redeem, "available": available,
+        }  # fmt: skip
+        await conn.execute(
+            "INSERT INTO idempotency_records (id, member_id, scope, key, operation, "
+            "request_hash, result, created_at) VALUES ($1, $2, $3, $4, 'completePurchase', "
+            "$5, $6, $7)",
+            new_id(), member_id, scope, key, request_hash, json.dumps(result), now,
+        )  # fmt: skip
+    return redeem
+
+
+async def run(args: argparse.Namespace) -> int:
+    seed = json.loads(Path(args.seed).read_text())
+    cards = [m["card_number"] for m in seed["members"]]
+    if args.one_member:
+        cards = cards[:1]
+    store_id = uuid.UUID(seed["store_id"])
+    cashiers = [uuid.UUID(c["id"]) for c in seed["cashiers"]]
+    if args.tills > len(cashiers):
+        sys.exit(f"floor.py: {args.tills} tills but only {len(cashiers)} cashiers seeded")
+    run_id = uuid.uuid4().hex[:8]
+    pool = await asyncpg.create_pool(args.dsn, min_size=args.tills, max_size=args.tills)
+    try:
+        rules = await pool.fetchrow(
+            "SELECT version, currency, earn_points, earn_per_amount, point_value_points, "
+            "point_value_amount, pending_days, expiry_days, tiers, category_rules "
+            "FROM program_versions ORDER BY version DESC LIMIT 1"
+        )
+        categories = {category for _, category in SKUS}
+        if rules["pending_days"] != 0 or categories & set(json.loads(rules["category_rules"])):
+            sys.exit("floor.py: needs the default rules (no pending days, no basket category rules)")
+        latencies: list[float] = []
+        scans: list[float] = []
+        completes: list[float] = []
+        errors: list[str] = []
+        redemptions = 0
+        everything = 0
+        started = time.perf_counter()
+        measure_from = started + args.warmup
+        stop_at = measure_from + args.duration
+        end_of_last = measure_from
+
+        async def till(index: int) -> None:
+            nonlocal end_of_last, redemptions, everything
+            rng = random.Random(f"{args.rng_seed}-{index}")
+            n = 0
+            while len(errors) < 3:
+                begin = time.perf_counter()
+                if begin >= stop_at or len(latencies) >= args.max_purchases:
+                    return
+                card = rng.choice(cards)
+                total, lines = basket(rng)
+                redeem = REDEEM_POINTS if n % REDEEM_EVERY == REDEEM_EVERY - 1 else 0
+                try:
+                    async with pool.acquire() as conn:
+                        checkout_id = await scan(conn, card, cashiers[index], store_id)
+                    scanned = time.perf_counter()
+                    async with pool.acquire() as conn:
+                        await complete(
+                            conn, rules, checkout_id=checkout_id, staff_id=cashiers[index],
+                            receipt_number=f"F{run_id}-{index}-{n}", total=total, lines=lines,
+                            redeem=redeem, key=str(uuid.uuid4()),
+                        )  # fmt: skip
+                except (FloorError, asyncpg.PostgresError) as error:
+                    errors.append(f"till {index}: {type(error).__name__}: {error}")
+                    continue
+                finally:
+                    n += 1
+                done = time.perf_counter()
+                everything += 1
+                if begin >= measure_from:
+                    latencies.append(done - begin)
+                    scans.append(scanned - begin)
+                    completes.append(done - scanned)
+                    redemptions += redeem > 0
+                    end_of_last = max(end_of_last, done)
+
+        machine_before = machine_cpu()
+        own_before = time.process_time()
+        await asyncio.gather(*(till(i) for i in range(args.tills)))
+        own_cpu = time.process_time() - own_before
+        machine_after = machine_cpu()
+    finally:
+        await pool.close()
+    wall = time.perf_counter() - started
+    elapsed = max(end_of_last - measure_from, 1e-9)
+    result: dict[str, Any] = {
+        "kind": "floor",
+        "label": "asyncpg",
+        "tills": args.tills,
+        "one_member": bool(args.one_member),
+        "purchases": len(latencies),
+        "redemptions": redemptions,
+        "seconds": round(elapsed, 2),
+        "purchases_per_s": round(len(latencies) / elapsed, 1),
+        **summary(latencies),
+        "scan_p50_ms": summary(scans)["p50_ms"],
+        "complete_p50_ms": summary(completes)["p50_ms"],
+        "complete_p99_ms": summary(completes)["p99_ms"],
+        "errors": len(errors),
+        "floor_cpu_pct": round(100 * own_cpu / wall, 0),
+        "floor_cpu_ms_per_purchase": round(1000 * own_cpu / max(everything, 1), 2),
+    }
+    if machine_before and machine_after:
+        busy = machine_after[0] - machine_before[0]
+        result["machine_busy_pct"] = round(
+            100 * busy / max(machine_after[1] - machine_before[1], 1), 0
+        )
+    result["loadavg_1m"] = float(Path("/proc/loadavg").read_text().split()[0])
+    print_result(result)
+    for error in errors[:5]:
+        print(f"ERROR {error}", file=sys.stderr)
+    return 1 if errors or not latencies else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dsn", required=True, help="postgresql://USER@127.0.0.1:PORT/DB")
+    parser.add_argument("--seed", required=True, help="the JSON file seed.py wrote")
+    parser.add_argument("--tills", type=int, default=8)
+    parser.add_argument("--duration", type=float, default=20, help="measured seconds")
+    parser.add_argument("--warmup", type=float, default=3, help="seconds before measuring")
+    parser.add_argument("--max-purchases", type=int, default=500_000, help="a bound on the count")
+    parser.add_argument("--one-member", action="store_true", help="every till on one member")
+    parser.add_argument("--rng-seed", default="checkout")
+    args = parser.parse_args()
+    if not 1 <= args.tills <= 64:
+        parser.error("--tills is 1 to 64 (one connection each)")
+    if "@127.0.0.1" not in args.dsn and "@localhost" not in args.dsn:
+        parser.error("the benchmark talks to 127.0.0.1 only")
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    sys.exit(asyncio.run(run(args)))
+
+
+if __name__ == "__main__":
+    main()
