@@ -51,6 +51,8 @@ from load import (  # noqa: E402  (the same basket, percentiles and CPU readings
     REDEEM_POINTS,
     SKUS,
     basket,
+    database_cpu,
+    database_cpu_spent,
     machine_cpu,
     print_result,
     summary,
@@ -353,11 +355,13 @@ async def run(args: argparse.Namespace) -> int:
                     redemptions += redeem > 0
                     end_of_last = max(end_of_last, done)
 
+        db_before = await database_cpu(args.dsn)
         machine_before = machine_cpu()
         own_before = time.process_time()
         await asyncio.gather(*(till(i) for i in range(args.tills)))
         own_cpu = time.process_time() - own_before
         machine_after = machine_cpu()
+        db_after = await database_cpu(args.dsn)
     finally:
         await pool.close()
     wall = time.perf_counter() - started
@@ -379,6 +383,10 @@ async def run(args: argparse.Namespace) -> int:
         "floor_cpu_pct": round(100 * own_cpu / wall, 0),
         "floor_cpu_ms_per_purchase": round(1000 * own_cpu / max(everything, 1), 2),
     }
+    if db_after:
+        spent = database_cpu_spent(db_before, db_after)
+        result["db_cpu_pct"] = round(100 * spent / wall, 0)
+        result["db_cpu_ms_per_purchase"] = round(1000 * spent / max(everything, 1), 2)
     if machine_before and machine_after:
         busy = machine_after[0] - machine_before[0]
         result["machine_busy_pct"] = round(

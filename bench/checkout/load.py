@@ -100,6 +100,37 @@ def process_cpu_seconds(pid: int | None) -> float | None:
     return total / ticks
 
 
+async def database_cpu(dsn: str | None) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving the database of `dsn` (a local server)."""
+    if not dsn:
+        return {}
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = {}
+    for row in pids:
+        try:
+            with open(f"/proc/{row['pid']}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            cpu[row["pid"]] = (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            pass
+    return cpu
+
+
+def database_cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds the backends spent between two readings (a new backend: all of its CPU)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
 def machine_cpu() -> tuple[float, float] | None:
     """(busy, total) jiffies of all cores since boot."""
     try:
@@ -259,6 +290,7 @@ async def run(args: argparse.Namespace) -> int:
                     end_of_last = max(end_of_last, done)
 
         cpu_before = process_cpu_seconds(args.server_pid)
+        db_before = await database_cpu(args.db_dsn)
         machine_before = machine_cpu()
         own_before = time.process_time()
         await asyncio.gather(*(work(till) for till in tills))
@@ -266,6 +298,7 @@ async def run(args: argparse.Namespace) -> int:
         await asyncio.gather(*(till.client.aclose() for till in tills))
     cpu_after = process_cpu_seconds(args.server_pid)
     machine_after = machine_cpu()
+    db_after = await database_cpu(args.db_dsn)
     own_cpu = time.process_time() - own_before
     # The CPU readings span the warm-up too: scale by the purchases of the whole run.
     elapsed = max(end_of_last - measure_from, 1e-9)
@@ -293,6 +326,10 @@ async def run(args: argparse.Namespace) -> int:
         result["server_cpu_ms_per_purchase"] = round(1000 * (cpu_after - cpu_before) / everything, 1)
     result["loadgen_cpu_pct"] = round(100 * own_cpu / wall, 0)
     result["loadgen_cpu_ms_per_purchase"] = round(1000 * own_cpu / everything, 1)
+    if db_after:
+        spent = database_cpu_spent(db_before, db_after)
+        result["db_cpu_pct"] = round(100 * spent / wall, 0)
+        result["db_cpu_ms_per_purchase"] = round(1000 * spent / everything, 1)
     if machine_before and machine_after:
         busy = machine_after[0] - machine_before[0]
         total = machine_after[1] - machine_before[1]
@@ -341,7 +378,8 @@ def report(path: str) -> int:
     floors = {(r["tills"], r["one_member"]): r for r in rows if r["kind"] == "floor"}
     header = (
         f"{'run':<20} {'tills':>5} {'members':>7} {'purch/s':>8} {'p50 ms':>7} {'p95 ms':>7} "
-        f"{'p99 ms':>7} {'srv cpu':>7} {'x floor/s':>9} {'x floor p99':>11}"
+        f"{'p99 ms':>7} {'app cpu':>7} {'app ms/p':>8} {'db ms/p':>7} {'x floor/s':>9} "
+        f"{'x floor p99':>11}"
     )
     print(header)
     print("-" * len(header))
@@ -352,12 +390,20 @@ def report(path: str) -> int:
             ratio_tp = f"{r['purchases_per_s'] / floor['purchases_per_s']:.2f}"
             ratio_p99 = f"{r['p99_ms'] / floor['p99_ms']:.2f}"
         name = "floor (asyncpg)" if r["kind"] == "floor" else f"server {r['label']}"
-        cpu = f"{r['server_cpu_pct']:.0f}%" if "server_cpu_pct" in r else ""
+        app = "server" if r["kind"] == "server" else "floor"
+        cpu = f"{r[app + '_cpu_pct']:.0f}%" if app + "_cpu_pct" in r else ""
+        app_ms = r.get(app + "_cpu_ms_per_purchase", "")
+        db_ms = r.get("db_cpu_ms_per_purchase", "")
         print(
             f"{name:<20} {r['tills']:>5} {'one' if r['one_member'] else 'many':>7} "
             f"{r['purchases_per_s']:>8.1f} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
-            f"{r['p99_ms']:>7.1f} {cpu:>7} {ratio_tp:>9} {ratio_p99:>11}"
+            f"{r['p99_ms']:>7.1f} {cpu:>7} {app_ms:>8} {db_ms:>7} {ratio_tp:>9} {ratio_p99:>11}"
         )
+    print(
+        "app cpu: the server's processes (or the floor's one) in % of one core; app ms/p and "
+        "db ms/p: CPU milliseconds per purchase of the server (floor) and of its PostgreSQL "
+        "backends"
+    )
     # The targets, for the best server configuration at each concurrency (many members).
     print()
     best: dict[int, dict[str, Any]] = {}
@@ -396,6 +442,9 @@ def main() -> None:
     one.add_argument("--one-member", action="store_true", help="every till scans one member")
     one.add_argument("--label", default="")
     one.add_argument("--server-pid", type=int, help="to report the server's CPU (Linux)")
+    one.add_argument(
+        "--db-dsn", help="postgresql://... of the server's database, to report its CPU (local)"
+    )
     one.add_argument("--timeout", type=float, default=30, help="seconds per request")
     one.add_argument("--rng-seed", default="checkout")
     waiting = commands.add_parser("wait", help="wait for /healthz")

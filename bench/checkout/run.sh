@@ -118,7 +118,7 @@ start_server() { # start_server WORKERS
 tills() { # tills WORKERS TILLS [--one-member] [--duration S]
   timeout $((DURATION + WARMUP + 300)) "$PYTHON" "$HERE/load.py" run --url "$URL" \
     --seed "$WORK/seed.json" --tills "$2" --duration "$DURATION" --warmup "$WARMUP" \
-    --label "workers=$1" --server-pid "$SERVER_PID" "${@:3}" \
+    --label "workers=$1" --server-pid "$SERVER_PID" --db-dsn "$PG_ADMIN_URL/$BENCH_DB" "${@:3}" \
     | tee -a "$RESULTS" >/dev/null || status=1
 }
 

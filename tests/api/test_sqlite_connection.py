@@ -10,16 +10,18 @@ from tests.support import PASSWORD, gql
 
 async def test_mutations_after_reads_in_one_document_complete(client):
     # given: a document whose first mutation's result reads (AuthSession.member), then a write
-    document = """
+    document = (
+        """
     mutation {
-      first: registerMember(input: {email: "a@example.com", password: "%s", firstName: "A"}) {
+      first: registerMember(input: {email: "a@example.com", password: "PASSWORD", firstName: "A"}) {
         ... on AuthSession { member { id balance { available } } }
       }
-      second: registerMember(input: {email: "b@example.com", password: "%s", firstName: "B"}) {
+      second: registerMember(input: {email: "b@example.com", password: "PASSWORD", firstName: "B"}) {
         ... on AuthSession { member { id } }
       }
     }
-    """ % (PASSWORD, PASSWORD)
+    """
+    ).replace("PASSWORD", PASSWORD)
 
     # when
     body = await asyncio.wait_for(gql(client, document), timeout=60)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -148,10 +149,7 @@ async def purchase_count(db, member) -> int:
 
 
 def kinds(entries: list[LedgerEntry]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for entry in entries:
-        found[entry.kind] = found.get(entry.kind, 0) + 1
-    return found
+    return dict(Counter(entry.kind for entry in entries))
 
 
 async def test_thirty_purchases_from_several_tills_earn_every_point(
@@ -248,18 +246,19 @@ async def test_earn_redeem_refund_and_adjust_at_once_add_up(db, settings, clock,
     )
     assert errors_of(redeemed) == [("INSUFFICIENT_POINTS", "redeemPoints")] * (6 - len(redeemed_ok))
     minus = [r for r in adjusted[1:] if not isinstance(r, DomainError)]
-    assert [r.points for r in minus] in ([-70], [-400], [-70, -400], [-400, -70], [])
+    assert [r.points for r in minus] in ([-70], [-400], [-70, -400], [])
     assert errors_of(adjusted[1:]) == [("INSUFFICIENT_POINTS", "points")] * (2 - len(minus))
     expected = 600 + 10 * 10 - 97 * len(redeemed_ok) - 450 + 50 + sum(r.points for r in minus)
     account = await account_of(db, member)
     assert account.available + account.pending == expected
     entries = await entries_of(db, member)
-    assert kinds(entries) == {
+    expected_kinds = {
         EntryKind.EARN: 2 + 10 + len(redeemed_ok),
         EntryKind.REDEEM: len(redeemed_ok),
         EntryKind.REVERSAL: 3,
         EntryKind.ADJUST: 1 + len(minus),
     }
+    assert kinds(entries) == {kind: n for kind, n in expected_kinds.items() if n}
     # a redemption or a negative adjustment never leaves a negative balance behind
     takers = [e for e in entries if e.kind in (EntryKind.REDEEM, EntryKind.ADJUST) and e.points < 0]
     assert len(takers) == len(redeemed_ok) + len(minus)
@@ -309,8 +308,8 @@ async def test_one_key_with_other_input_is_refused_while_racing(db, settings, cl
     done = successes(results)
     assert len(done) == 6
     assert done == [done[0]] * 6
-    winner = 20 if done[0].points_earned == 20 else 30
-    assert done[0].points_earned == winner
+    winner = done[0].points_earned
+    assert winner in (20, 30)
     assert [isinstance(r, DomainError) for r in results] == [
         (2000 if n % 2 else 3000) != winner * 100 for n in range(12)
     ]
