@@ -1,8 +1,8 @@
-"""Fixtures: a migrated template database, a fresh copy of it per test, the app, a fake clock.
+"""Fixtures: a migrated database, empty at the start of every test, the app, a fake clock.
 
-SQLite by default (a file per test, copied from the template); PostgreSQL when
-LOYALTY_TEST_DATABASE_URL names a database (postgresql+asyncpg://...): it is migrated as the
-template, and every test gets `CREATE DATABASE ... TEMPLATE` of it, dropped afterwards.
+SQLite by default (a file per test, copied from a migrated template); PostgreSQL when
+LOYALTY_TEST_DATABASE_URL names a database (postgresql+asyncpg://...): it is migrated once and
+emptied before every test; tests marked `private_database` get a copy of it of their own.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import pytest_asyncio
 from asgi_lifespan import LifespanManager
 from sqlalchemy.engine import make_url
 
+import app.models
 from app.auth.passwords import PasswordHasher
 from app.db import Database, make_engine
 from app.main import create_app
@@ -90,9 +91,34 @@ def clock() -> FakeClock:
     return FakeClock(START)
 
 
+async def _reset_postgres(url: str) -> None:
+    """Empty the shared test database: end every other connection to it, then delete every row
+    but the program's first rules version (seeded by `migrate`, never changed: rules only grow
+    new versions). Much cheaper than a database per test, which costs ~1 s on PostgreSQL."""
+    name = make_url(url).database
+    conn = await asyncpg.connect(_pg_dsn(url, name or ""))
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        async with conn.transaction():
+            for table in reversed(app.models.metadata.sorted_tables):
+                if table.name == "program_versions":
+                    await conn.execute('DELETE FROM "program_versions" WHERE version > 1')
+                else:
+                    await conn.execute(f'DELETE FROM "{table.name}"')
+    finally:
+        await conn.close()
+
+
 @pytest_asyncio.fixture
-async def database_url(template_url: str, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh copy of the template for this test."""
+async def database_url(
+    template_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[str]:
+    """An empty, migrated database for this test: a copy of the template file on SQLite; on
+    PostgreSQL the shared test database emptied, or, for tests marked `private_database` (they
+    break the schema), a copy of it."""
     if not ON_POSTGRES:
         source = make_url(template_url).database
         assert source
@@ -100,12 +126,15 @@ async def database_url(template_url: str, tmp_path: Path) -> AsyncIterator[str]:
         shutil.copyfile(source, target)
         yield f"sqlite+aiosqlite:///{target}"
         return
+    await _reset_postgres(template_url)
+    if request.node.get_closest_marker("private_database") is None:
+        yield template_url
+        return
     template = make_url(template_url).database
     name = f"{template}_{os.getpid()}_{next(_counter)}"
     admin = await asyncpg.connect(_pg_dsn(template_url, "postgres"))
     try:
-        # FILE_COPY: a small template copies faster than WAL_LOG, the default since PostgreSQL 15.
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     finally:
         await admin.close()
     try:

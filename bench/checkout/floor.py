@@ -234,20 +234,30 @@ async def complete(
             seq += 1
             entries.append(
                 entry_row(
-                    prev, seq=seq, kind="REDEEM", points=-redeem,
-                    balance_after=available + account["pending"], qualifying=0,
-                    description=f"Paid with points at {where}", **common,
-                )  # fmt: skip
+                    prev,
+                    seq=seq,
+                    kind="REDEEM",
+                    points=-redeem,
+                    balance_after=available + account["pending"],
+                    qualifying=0,
+                    description=f"Paid with points at {where}",
+                    **common,
+                )
             )
             prev = entries[-1][15]
         available += earned
         seq += 1
         entries.append(
             entry_row(
-                prev, seq=seq, kind="EARN", points=earned,
-                balance_after=available + account["pending"], qualifying=earned,
-                description=f"Purchase at {where}", **common,
-            )  # fmt: skip
+                prev,
+                seq=seq,
+                kind="EARN",
+                points=earned,
+                balance_after=available + account["pending"],
+                qualifying=earned,
+                description=f"Purchase at {where}",
+                **common,
+            )
         )
         prev = entries[-1][15]
         await conn.execute(
@@ -308,7 +318,9 @@ async def run(args: argparse.Namespace) -> int:
         )
         categories = {category for _, category in SKUS}
         if rules["pending_days"] != 0 or categories & set(json.loads(rules["category_rules"])):
-            sys.exit("floor.py: needs the default rules (no pending days, no basket category rules)")
+            sys.exit(
+                "floor.py: needs the default rules (no pending days, no basket category rules)"
+            )
         latencies: list[float] = []
         scans: list[float] = []
         completes: list[float] = []

@@ -21,14 +21,16 @@
 #      workers) at each of $ONE_TILLS.
 #   5. optionally (PROFILE=prefix): one worker, 32 tills, py-spy for $PROFILE_SECONDS s twice:
 #      prefix.txt (raw, summed by profile_top.py into prefix.top.txt) and prefix.svg.
-#   6. `loyalty verify-ledger` on the server's database and on the floor's; the table (load.py
+#   6. layers.py: the CPU per purchase of the use cases called directly (no HTTP, no GraphQL)
+#      and their SQL statements, $LAYERS purchases one at a time.
+#   7. `loyalty verify-ledger` on the server's database and on the floor's; the table (load.py
 #      report) with the ratios server / floor and whether the targets are met.
 # Every request goes to 127.0.0.1. Exit status: 1 when a run had errors or a ledger is not clean.
 #
 # Settings (environment): PYTHON (with the project's dependencies; default python3),
 # PG_ADMIN_URL=postgresql://postgres@127.0.0.1:5432, BENCH_DB=loyalty_h_benchco, MEMBERS=2000,
 # CASHIERS=32, WORKERS="1 2 3", TILLS="1 8 32", DURATION=20, WARMUP=3, ONE_WORKERS=2,
-# ONE_TILLS="8 32" (empty: skip), PROFILE (unset: no profile), PROFILE_SECONDS=15,
+# ONE_TILLS="8 32" (empty: skip), PROFILE (unset: no profile), PROFILE_SECONDS=15, LAYERS=300,
 # RESULTS (a file to keep the RESULT lines in; default: a temp file).
 set -euo pipefail
 
@@ -47,6 +49,7 @@ WARMUP="${WARMUP:-3}"
 ONE_WORKERS="${ONE_WORKERS:-2}"
 ONE_TILLS="${ONE_TILLS-8 32}"
 PROFILE_SECONDS="${PROFILE_SECONDS:-15}"
+LAYERS="${LAYERS:-300}"
 PYSPY="${PYSPY:-$(dirname "$PYTHON")/py-spy}"
 # Benchmark the tree this script sits in, even when PYTHON has another checkout installed.
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
@@ -157,6 +160,10 @@ if [[ -n "${PROFILE:-}" ]]; then
   "$PYTHON" "$HERE/profile_top.py" "$PROFILE.txt" --top 30 >"$PROFILE.top.txt"
   echo "   $PROFILE.svg, $PROFILE.txt, $PROFILE.top.txt (under load: $(cut -c8- "$WORK/profiled.txt" | head -c 160))"
 fi
+
+echo "== CPU per purchase by layer: the use cases called directly, one at a time (layers.py)"
+timeout 300 "$PYTHON" "$HERE/layers.py" --seed "$WORK/seed.json" --purchases "$LAYERS" | sed 's/^/   /' \
+  || status=1
 
 echo "== loyalty verify-ledger on the server's database, then on the floor's"
 "$PYTHON" -m app.cli verify-ledger 2>/dev/null || status=1

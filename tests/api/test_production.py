@@ -93,6 +93,7 @@ async def test_graphiql_is_not_served(app_client, production):
     }
 
 
+@pytest.mark.private_database
 async def test_unexpected_error_is_masked(app_client, production, db):
     # given: a table the resolver reads is gone
     await drop_table(db, "program_versions")
@@ -117,6 +118,7 @@ async def test_unexpected_error_is_masked(app_client, production, db):
     assert MASKED_MESSAGE == "Something went wrong on our side. It has been logged."
 
 
+@pytest.mark.private_database
 async def test_unexpected_error_in_a_mutation_is_masked(app_client, production, db, mutation_guard):
     # given
     await drop_table(db, "login_failures")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from strawberry.extensions.validation_cache import _get_validate_cache
 
 from tests.support import create_member, gql
@@ -341,6 +342,7 @@ async def test_introspection_is_open_in_development(client):
     ]
 
 
+@pytest.mark.private_database
 async def test_unexpected_error_in_development_carries_its_message(client, db):
     # given: a table the resolver reads is gone
     await drop_table(db, "program_versions")

@@ -16,19 +16,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import col
 
 from app.auth.actors import StaffActor
 from app.checkout import service as checkout_service
 from app.checkout.models import Purchase
+from app.db import Database
 from app.errors import DomainError
 from app.jobs import expire_points
 from app.kit.money import Money
 from app.ledger import service as ledger_service
 from app.ledger.models import EntryKind, LedgerEntry, MemberAccount, PointLot
 from app.members import service as members_service
-from tests.concurrency.conftest import assert_ran_concurrently
+from tests.concurrency.conftest import PeakConnections, assert_ran_concurrently
 from tests.support import create_member, create_staff, create_store
 
 
@@ -38,8 +39,17 @@ class Till:
     checkout_id: str
 
 
-async def at_once(calls: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
-    """Run every call in its own task, all released together; a DomainError is returned."""
+async def at_once(
+    db: Database, connections: PeakConnections, calls: list[Callable[[], Awaitable[Any]]]
+) -> list[Any]:
+    """Run every call in its own task, all released together; a DomainError is returned.
+
+    On PostgreSQL the pool first holds a connection per task (up to its size), so that every
+    task checks one out before any statement returns: the tasks overlap by construction, and
+    `connections.peak` counts only the race."""
+    if not db.is_sqlite:
+        await _fill_pool(db, min(len(calls), db.engine.pool.size()))  # type: ignore[attr-defined]
+    connections.peak = 0
     barrier = asyncio.Barrier(len(calls))
 
     async def run(call: Callable[[], Awaitable[Any]]) -> Any:
@@ -50,6 +60,17 @@ async def at_once(calls: list[Callable[[], Awaitable[Any]]]) -> list[Any]:
             return error
 
     return await asyncio.gather(*(run(call) for call in calls))
+
+
+async def _fill_pool(db: Database, count: int) -> None:
+    opened = asyncio.Barrier(count)
+
+    async def hold() -> None:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            await opened.wait()
+
+    await asyncio.gather(*(hold() for _ in range(count)))
 
 
 def errors_of(results: list[Any]) -> list[tuple[str, str | None]]:
@@ -159,10 +180,9 @@ async def test_thirty_purchases_from_several_tills_earn_every_point(
     member = await new_member(db, settings, clock)
     [tills] = await open_tills(db, settings, clock, [member], 5)
     calls = [purchase(db, clock, tills[n % 5], f"R-{n}", (10 + n) * 100) for n in range(30)]
-    connections.peak = 0
 
     # when
-    results = await at_once(calls)
+    results = await at_once(db, connections, calls)
 
     # then
     assert errors_of(results) == []
@@ -187,10 +207,9 @@ async def test_redemptions_beyond_the_balance_fail_without_overdrawing(
     await adjust(db, clock, await admin(db, settings, clock), member, 1000, "seed")()
     [tills] = await open_tills(db, settings, clock, [member], 8)
     calls = [purchase(db, clock, till, f"R-{n}", 600, redeem=300) for n, till in enumerate(tills)]
-    connections.peak = 0
 
     # when
-    results = await at_once(calls)
+    results = await at_once(db, connections, calls)
 
     # then: after k redemptions 1000 - 297 k are left, so the fourth no longer fits
     done = successes(results)
@@ -225,10 +244,9 @@ async def test_earn_redeem_refund_and_adjust_at_once_add_up(db, settings, clock,
         adjust(db, clock, operator, member, -70, "minus-70"),
         adjust(db, clock, operator, member, -400, "minus-400"),
     ]
-    connections.peak = 0
 
     # when
-    results = await at_once(earns + redeems + refunds + adjustments)
+    results = await at_once(db, connections, earns + redeems + refunds + adjustments)
 
     # then
     earned, redeemed = results[:10], results[10:16]
@@ -272,10 +290,9 @@ async def test_one_key_from_twenty_tasks_buys_once(db, settings, clock, connecti
     member = await new_member(db, settings, clock)
     [[till]] = await open_tills(db, settings, clock, [member], 1)
     calls = [purchase(db, clock, till, "R-1042", 4250, key="retry-me") for _ in range(20)]
-    connections.peak = 0
 
     # when
-    results = await at_once(calls)
+    results = await at_once(db, connections, calls)
 
     # then
     assert errors_of(results) == []
@@ -299,10 +316,9 @@ async def test_one_key_with_other_input_is_refused_while_racing(db, settings, cl
     calls = [
         purchase(db, clock, till, "R-7", 2000 if n % 2 else 3000, key="same-key") for n in range(12)
     ]
-    connections.peak = 0
 
     # when
-    results = await at_once(calls)
+    results = await at_once(db, connections, calls)
 
     # then: the first basket to commit wins; its twins get its receipt, the others are refused
     done = successes(results)
@@ -348,10 +364,9 @@ async def test_expiry_job_while_tills_take_points_expires_exactly_the_due_points
             adjust(db, clock, operator, member, -50, f"minus-{n}"),
         ]
         calls += takers[n:] + takers[:n]
-    connections.peak = 0
 
     # when
-    results = await at_once(calls)
+    results = await at_once(db, connections, calls)
 
     # then: per member 800 - 300 expired - 200 - 100 - 100 - 50 taken + 2 + 2 earned
     assert errors_of(results) == []
@@ -392,10 +407,9 @@ async def test_one_receipt_from_two_tills_is_bought_once(db, settings, clock, co
     member = await new_member(db, settings, clock)
     [tills] = await open_tills(db, settings, clock, [member], 2)
     calls = [purchase(db, clock, till, "R-9", 1500, key=f"key-{n}") for n, till in enumerate(tills)]
-    connections.peak = 0
 
     # when
-    results = await at_once(calls)
+    results = await at_once(db, connections, calls)
 
     # then
     [done] = successes(results)
@@ -415,10 +429,9 @@ async def test_two_refunds_beyond_what_is_left_one_is_refused(db, settings, cloc
         refund(db, clock, tills[0], bought.purchase_id, 6000, "refund-60"),
         refund(db, clock, tills[1], bought.purchase_id, 5000, "refund-50"),
     ]
-    connections.peak = 0
 
     # when
-    results = await at_once(calls)
+    results = await at_once(db, connections, calls)
 
     # then
     [done] = successes(results)
