@@ -4,15 +4,19 @@ and idempotent: a second run finds nothing left to do."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import app.models  # noqa: F401  (every table mapped: the rows we write name other domains' tables)
 from app.clock import Clock
 from app.db import Database
 from app.ledger import service as ledger_service
+from app.ledger.models import MemberAccount
 from app.program import service as program_service
 
 log = logging.getLogger("app.jobs")
@@ -25,27 +29,35 @@ class JobReport:
     points: int = 0
 
 
-async def release_pending(
+Work = Callable[[AsyncSession, MemberAccount, dt.datetime], Awaitable[int]]
+
+
+async def _each_member_due(
     db: Database,
     clock: Clock,
+    report: JobReport,
     *,
-    batch_size: int = 500,
-    progress: Callable[[JobReport], None] | None = None,
+    due: str,
+    work: Work,
+    batch_size: int,
+    progress: Callable[[JobReport], None] | None,
 ) -> JobReport:
-    report = JobReport("release-pending")
+    """Run `work` on every member with lots `due` ("release" or "expire"), a batch of member ids
+    at a time (keyset on the id), each member in a transaction of its own that locks the account.
+    `work` returns the points it moved; members it moved nothing for are not counted."""
     now = clock.now()
     after: uuid.UUID | None = None
     while True:
         async with db.read() as session:
             batch = await ledger_service.members_with_lots_due(
-                session, column="release", now=now, after=after, limit=batch_size
+                session, column=due, now=now, after=after, limit=batch_size
             )
         if not batch:
             return report
         for member_id in batch:
             async with db.transaction() as session:
                 account = await ledger_service.lock_account(session, member_id)
-                moved = await ledger_service.release_due(session, account, now)
+                moved = await work(session, account, now)
                 session.add(account)
             if moved:
                 report.members += 1
@@ -55,6 +67,32 @@ async def release_pending(
             progress(report)
 
 
+async def _release(session: AsyncSession, account: MemberAccount, now: dt.datetime) -> int:
+    return await ledger_service.release_due(session, account, now)
+
+
+async def _expire(session: AsyncSession, account: MemberAccount, now: dt.datetime) -> int:
+    rules = await program_service.current_rules(session)
+    entry = await ledger_service.expire_lapsed(
+        session, account, rules_version=rules.version, now=now
+    )
+    return -entry.points if entry is not None else 0
+
+
+async def release_pending(
+    db: Database,
+    clock: Clock,
+    *,
+    batch_size: int = 500,
+    progress: Callable[[JobReport], None] | None = None,
+) -> JobReport:
+    """Pending points whose date has come become available."""
+    return await _each_member_due(
+        db, clock, JobReport("release-pending"), due="release", work=_release,
+        batch_size=batch_size, progress=progress,
+    )  # fmt: skip
+
+
 async def expire_points(
     db: Database,
     clock: Clock,
@@ -62,32 +100,11 @@ async def expire_points(
     batch_size: int = 500,
     progress: Callable[[JobReport], None] | None = None,
 ) -> JobReport:
-    report = JobReport("expire-points")
-    now = clock.now()
-    after: uuid.UUID | None = None
-    while True:
-        async with db.read() as session:
-            batch = await ledger_service.members_with_lots_due(
-                session, column="expire", now=now, after=after, limit=batch_size
-            )
-        if not batch:
-            return report
-        for member_id in batch:
-            async with db.transaction() as session:
-                account = await ledger_service.lock_account(session, member_id)
-                rules = await program_service.current_rules(session)
-                posting = ledger_service.Posting(
-                    actor_kind="system", actor_id=None, store_id=None,
-                    rules_version=rules.version, now=now,
-                )  # fmt: skip
-                entry = await ledger_service.expire_due(session, account, posting)
-                session.add(account)
-            if entry is not None:
-                report.members += 1
-                report.points += -entry.points
-        after = batch[-1]
-        if progress:
-            progress(report)
+    """Lots past their date expire: one EXPIRE entry per member."""
+    return await _each_member_due(
+        db, clock, JobReport("expire-points"), due="expire", work=_expire,
+        batch_size=batch_size, progress=progress,
+    )  # fmt: skip
 
 
 JOBS = (release_pending, expire_points)
