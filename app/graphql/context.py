@@ -27,6 +27,7 @@ class Services:
     db: Database
     clock: Clock
     hasher: PasswordHasher
+    rules_cache: program_service.RulesCache = field(default_factory=program_service.RulesCache)
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Context:
     _session: AsyncSession | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _rules: ProgramRules | None = None
+    _rules_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def settings(self) -> Settings:
@@ -71,9 +73,16 @@ class Context:
                     await self.close()
 
     async def rules(self) -> ProgramRules:
-        if self._rules is None:
-            async with self.reading() as session:
-                self._rules = await program_service.current_rules(session)
+        """The program's rules for this request: from the process's short cache, or read once
+        (sibling resolvers asking at the same moment wait for the one read)."""
+        async with self._rules_lock:
+            if self._rules is None:
+                rules = self.services.rules_cache.fresh()
+                if rules is None:
+                    async with self.reading() as session:
+                        rules = await program_service.current_rules(session)
+                    self.services.rules_cache.put(rules)
+                self._rules = rules
         return self._rules
 
     async def close(self) -> None:

@@ -230,6 +230,7 @@ class ProgramMutation:
         rules = await program_service.update_program(
             ctx.db, ctx.actor, ctx.clock, _changes(input, current.currency)
         )
+        ctx.services.rules_cache.clear()
         return Program.of(rules)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Add a tier or change one.")
@@ -243,12 +244,14 @@ class ProgramMutation:
             multiplier_percent=_multiplier_percent(input.earn_multiplier),
             benefits=tuple(b.strip() for b in input.benefits),
         )
-        return Program.of(await program_service.set_tier(ctx.db, ctx.actor, ctx.clock, tier))
+        rules = await program_service.set_tier(ctx.db, ctx.actor, ctx.clock, tier)
+        ctx.services.rules_cache.clear()
+        return Program.of(rules)
 
     @strawberry.mutation(permission_classes=[IsAdmin], description="Remove a tier nobody holds.")
     @user_errors
     async def remove_tier(self, info: strawberry.Info, code: str) -> RemoveTierResult:
         ctx = info.context
-        return Program.of(
-            await tiers_service.remove_tier(ctx.db, ctx.actor, ctx.clock, code.strip().upper())
-        )
+        rules = await tiers_service.remove_tier(ctx.db, ctx.actor, ctx.clock, code.strip().upper())
+        ctx.services.rules_cache.clear()
+        return Program.of(rules)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -59,6 +60,28 @@ def _to_row(rules: ProgramRules, *, now: dt.datetime, created_by: Any) -> Progra
         created_at=now,
         created_by=created_by,
     )
+
+
+class RulesCache:
+    """The current rules for reads, kept for `ttl_seconds` per process: the hottest reads
+    (MemberHome, the till's scan) need them on every request, and they change rarely. Writes do
+    not use it: they read the rules inside their own transaction."""
+
+    def __init__(self, ttl_seconds: float = 5.0) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._rules: ProgramRules | None = None
+        self._until = 0.0
+
+    def fresh(self) -> ProgramRules | None:
+        return self._rules if time.monotonic() < self._until else None
+
+    def put(self, rules: ProgramRules) -> None:
+        self._rules = rules
+        self._until = time.monotonic() + self.ttl_seconds
+
+    def clear(self) -> None:
+        self._rules = None
+        self._until = 0.0
 
 
 async def current_rules(session: AsyncSession) -> ProgramRules:
