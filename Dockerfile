@@ -3,6 +3,7 @@
 #   docker build -t loyalty .
 #   docker run --rm --env-file prod.env loyalty loyalty migrate     # release step, once per deploy
 #   docker run -d -p 8000:8000 --env-file prod.env loyalty
+#   docker run -d --no-healthcheck --env-file prod.env loyalty loyalty worker   # scheduled jobs
 #
 # LOYALTY_ENV=production is baked in, so the server refuses to start until DATABASE_URL (a
 # PostgreSQL URL), LOYALTY_JWT_KEYS, LOYALTY_JWT_ACTIVE_KID, LOYALTY_MEMBER_CODE_SECRET and an

@@ -381,7 +381,7 @@ def report(path: str) -> int:
     header = (
         f"{'run':<20} {'tills':>5} {'members':>7} {'purch/s':>8} {'p50 ms':>7} {'p95 ms':>7} "
         f"{'p99 ms':>7} {'app cpu':>7} {'app ms/p':>8} {'db ms/p':>7} {'x floor/s':>9} "
-        f"{'x floor p99':>11}"
+        f"{'x floor p99':>11} {'load':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -399,12 +399,13 @@ def report(path: str) -> int:
         print(
             f"{name:<20} {r['tills']:>5} {'one' if r['one_member'] else 'many':>7} "
             f"{r['purchases_per_s']:>8.1f} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
-            f"{r['p99_ms']:>7.1f} {cpu:>7} {app_ms:>8} {db_ms:>7} {ratio_tp:>9} {ratio_p99:>11}"
+            f"{r['p99_ms']:>7.1f} {cpu:>7} {app_ms:>8} {db_ms:>7} {ratio_tp:>9} {ratio_p99:>11} "
+            f"{r.get('loadavg_1m', ''):>5}"
         )
     print(
         "app cpu: the server's processes (or the floor's one) in % of one core; app ms/p and "
         "db ms/p: CPU milliseconds per purchase of the server (floor) and of its PostgreSQL "
-        "backends"
+        "backends; load: the machine's 1-minute load average at the end of the run"
     )
     # The targets, for the best server configuration at each concurrency (many members).
     print()
