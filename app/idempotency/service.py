@@ -48,26 +48,19 @@ async def replay(
 ) -> dict[str, Any] | None:
     """The stored result for this key, None when the key is new; IDEMPOTENCY_KEY_REUSED when
     the key was used with other input (or for another operation)."""
-    record = await session.scalar(
-        select(IdempotencyRecord).where(
-            col(IdempotencyRecord.member_id) == member_id,
-            col(IdempotencyRecord.scope) == scope,
-            col(IdempotencyRecord.key) == key,
+    # One query on (scope, key): the key is scoped to the till's staff member, and a key already
+    # used for another member is a reuse too (the unique key includes the member, so that the
+    # data can be distributed by member).
+    records = (
+        await session.scalars(
+            select(IdempotencyRecord)
+            .where(col(IdempotencyRecord.scope) == scope, col(IdempotencyRecord.key) == key)
+            .limit(2)
         )
-    )
+    ).all()
+    record = next((r for r in records if r.member_id == member_id), None)
     if record is None:
-        # The key is scoped to the till's staff member; a key already used for another member
-        # is a reuse too (the unique key includes the member, so the data can be distributed).
-        elsewhere = await session.scalar(
-            select(col(IdempotencyRecord.id))
-            .where(
-                col(IdempotencyRecord.scope) == scope,
-                col(IdempotencyRecord.key) == key,
-                col(IdempotencyRecord.member_id) != member_id,
-            )
-            .limit(1)
-        )
-        if elsewhere is not None:
+        if records:
             raise IdempotencyKeyReused(field="idempotencyKey")
         return None
     if record.operation != operation or record.request_hash != digest:
