@@ -1,0 +1,163 @@
+"""Writing events (`record`, in the caller's transaction) and the admin's view of deliveries."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from app.auth.actors import Actor, require_admin
+from app.clock import Clock
+from app.db import Database
+from app.errors import InvalidInput
+from app.kit import pagination
+from app.kit.ids import new_id, parse_id
+from app.kit.pagination import Page
+from app.outbox.events import EVENT_TYPES, EventType  # noqa: F401 - the catalogue, re-exported
+from app.outbox.models import DeliveryStatus, OutboxDelivery, OutboxEvent
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    type: str,
+    member_id: uuid.UUID | None,
+    data: dict[str, Any],
+    at: dt.datetime,
+) -> uuid.UUID:
+    """Write one event in the caller's transaction (one INSERT, no commit); returns its id.
+
+    `data` must be JSON-serialisable (ids as strings, times as ISO 8601 strings, points and
+    amounts as integers). The worker delivers it after the transaction commits; if the caller
+    rolls back, the event never existed.
+    """
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type!r}: add it to app/outbox/events.py")
+    event_id = new_id()
+    await session.execute(
+        insert(OutboxEvent).values(
+            id=event_id,
+            type=type,
+            occurred_at=at,
+            member_id=member_id,
+            data=data,
+            fanned_out=False,
+        )
+    )
+    return event_id
+
+
+# -- what the admins see and do ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    delivery: OutboxDelivery
+    event: OutboxEvent
+
+
+async def list_dead_letters(
+    session: AsyncSession, actor: Actor | None, *, first: int, after: str | None
+) -> Page[DeadLetter]:
+    """Deliveries that gave up, the most recent first (keyset on updated_at, id)."""
+    require_admin(actor)
+    limit = pagination.check_first(first)
+    query = (
+        select(OutboxDelivery, OutboxEvent)
+        .join(OutboxEvent, col(OutboxEvent.id) == col(OutboxDelivery.event_id))
+        .where(col(OutboxDelivery.status) == DeliveryStatus.DEAD)
+    )
+    if after is not None:
+        at, id_ = pagination.decode_cursor(after)
+        query = query.where(
+            or_(
+                col(OutboxDelivery.updated_at) < at,
+                and_(col(OutboxDelivery.updated_at) == at, col(OutboxDelivery.id) < id_),
+            )
+        )
+    query = query.order_by(
+        col(OutboxDelivery.updated_at).desc(), col(OutboxDelivery.id).desc()
+    ).limit(limit + 1)
+    rows = [DeadLetter(delivery, event) for delivery, event in (await session.execute(query))]
+    items = rows[:limit]
+    return Page(
+        items=items,
+        cursors=[
+            pagination.encode_cursor(item.delivery.updated_at, item.delivery.id) for item in items
+        ],
+        has_next=len(rows) > limit,
+    )
+
+
+async def retry_dead_letters(
+    db: Database, actor: Actor | None, clock: Clock, *, ids: Sequence[str] | None
+) -> int:
+    """Dead deliveries (these, or all when `ids` is None) start over: due now, attempts from
+    zero. Returns how many. Ids that are not dead (delivered meanwhile, retried already) are
+    skipped."""
+    require_admin(actor)
+    wanted: list[uuid.UUID] | None = None
+    if ids is not None:
+        wanted = []
+        for value in ids:
+            parsed = parse_id(value)
+            if parsed is None:
+                raise InvalidInput(f"{value[:60]!r} is not a dead letter id.", field="ids")
+            wanted.append(parsed)
+        if not wanted:
+            return 0
+    now = clock.now()
+    query = update(OutboxDelivery).where(col(OutboxDelivery.status) == DeliveryStatus.DEAD)
+    if wanted is not None:
+        query = query.where(col(OutboxDelivery.id).in_(wanted))
+    async with db.transaction() as session:
+        retried = await session.scalars(
+            query.values(
+                status=DeliveryStatus.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                lease_id=None,
+                updated_at=now,
+            ).returning(col(OutboxDelivery.id))
+        )
+        return len(retried.all())
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStatus:
+    events_waiting: int  # not fanned out yet
+    deliveries: dict[str, int]  # by status
+    due_now: int
+    oldest_due_at: dt.datetime | None
+
+
+async def outbox_status(session: AsyncSession, *, now: dt.datetime) -> OutboxStatus:
+    """Counts for `loyalty outbox status` (each query on an index)."""
+    waiting = await session.scalar(
+        select(func.count()).select_from(OutboxEvent).where(col(OutboxEvent.fanned_out).is_(False))
+    )
+    by_status = {
+        status: int(count)
+        for status, count in await session.execute(
+            select(col(OutboxDelivery.status), func.count()).group_by(col(OutboxDelivery.status))
+        )
+    }
+    due = await session.execute(
+        select(func.count(), func.min(col(OutboxDelivery.next_attempt_at))).where(
+            col(OutboxDelivery.status) == DeliveryStatus.PENDING,
+            col(OutboxDelivery.next_attempt_at) <= now,
+        )
+    )
+    due_count, oldest = due.one()
+    return OutboxStatus(
+        events_waiting=int(waiting or 0),
+        deliveries=by_status,
+        due_now=int(due_count or 0),
+        oldest_due_at=oldest,
+    )
