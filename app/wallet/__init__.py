@@ -1,0 +1,1 @@
+"""Wallet passes: Apple Wallet and Google Wallet member cards that stay up to date."""
