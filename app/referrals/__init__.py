@@ -1,0 +1,1 @@
+"""Bonuses for who the member is: referrals and birthdays."""

@@ -1,0 +1,1 @@
+"""Rewards catalog, vouchers, causes and donations."""
