@@ -1,4 +1,5 @@
-"""offers_service.list_member_offers: valid offers for the member's tier, newest first."""
+"""offers_service.list_member_offers: the offers a member may use now, best fit first (equal fits
+newest first), keyset-paginated."""
 
 from __future__ import annotations
 
@@ -28,13 +29,13 @@ async def add_offer(db, title: str, *, created_at: dt.datetime, **fields) -> Off
     return offer
 
 
-async def list_offers(db, clock, member_id, *, tier_code="BRONZE", first=10, after=None):
+async def list_offers(db, clock, member, *, tier_code="BRONZE", first=10, after=None):
     async with db.read() as session:
         rules = await program_service.current_rules(session)
         return await offers_service.list_member_offers(
             session,
             rules,
-            member_id=member_id,
+            member=member,
             tier_code=tier_code,
             now=clock.now(),
             first=first,
@@ -51,7 +52,7 @@ async def test_a_new_member_without_offers_gets_an_empty_page(db, settings, cloc
     _, member = await create_member(db, settings, clock)
 
     # when
-    page = await list_offers(db, clock, member.id)
+    page = await list_offers(db, clock, member)
 
     # then
     assert (list(page.items), list(page.cursors), page.has_next, page.end_cursor) == (
@@ -73,7 +74,7 @@ async def test_lists_offers_valid_now_newest_first(db, settings, clock):
     await add_offer(db, "started", created_at=START - 2 * hour, starts_at=START)
 
     # when
-    page = await list_offers(db, clock, member.id)
+    page = await list_offers(db, clock, member)
 
     # then
     assert titles(page) == ["new", "started", "old"]
@@ -87,8 +88,8 @@ async def test_keeps_offers_of_other_tiers_out(db, settings, clock):
     await add_offer(db, "bronze", created_at=START, tier_codes=["BRONZE"])
 
     # when
-    bronze = await list_offers(db, clock, member.id)
-    gold = await list_offers(db, clock, member.id, tier_code="GOLD")
+    bronze = await list_offers(db, clock, member)
+    gold = await list_offers(db, clock, member, tier_code="GOLD")
 
     # then
     assert [(i.offer.title, i.reason) for i in bronze.items] == [("bronze", "For Bronze members")]
@@ -108,7 +109,7 @@ async def test_marks_activation(db, settings, clock):
         session.add(OfferActivation(member_id=member.id, offer_id=active.id, activated_at=START))
 
     # when
-    page = await list_offers(db, clock, member.id)
+    page = await list_offers(db, clock, member)
 
     # then
     assert [(i.offer.id, i.activated) for i in page.items] == [
@@ -125,12 +126,14 @@ async def test_pages_with_cursors_across_equal_timestamps(db, settings, clock):
         await add_offer(db, f"offer {n}", created_at=START - dt.timedelta(minutes=n // 2))
         for n in range(5)
     ]
-    expected = [o.title for o in sorted(offers, key=lambda o: (o.created_at, o.id), reverse=True)]
+    expected = [
+        o.title for o in sorted(offers, key=lambda o: (-o.created_at.timestamp(), str(o.id)))
+    ]
 
     # when
-    first = await list_offers(db, clock, member.id, first=2)
-    second = await list_offers(db, clock, member.id, first=2, after=first.end_cursor)
-    third = await list_offers(db, clock, member.id, first=2, after=second.end_cursor)
+    first = await list_offers(db, clock, member, first=2)
+    second = await list_offers(db, clock, member, first=2, after=first.end_cursor)
+    third = await list_offers(db, clock, member, first=2, after=second.end_cursor)
 
     # then
     assert (titles(first), first.has_next) == (expected[0:2], True)
@@ -147,7 +150,7 @@ async def test_a_partial_rollout_reaches_the_same_members_every_time(db, setting
     reached = offers_service.in_rollout(offer.id, member.id, 50)
 
     # when
-    pages = [await list_offers(db, clock, member.id) for _ in range(2)]
+    pages = [await list_offers(db, clock, member) for _ in range(2)]
 
     # then
     assert [titles(page) for page in pages] == [["half"] if reached else []] * 2
@@ -161,7 +164,7 @@ async def test_refuses_a_foreign_cursor(db, settings, clock):
 
     # when / then
     with pytest.raises(InvalidCursor):
-        await list_offers(db, clock, member.id, after="bm90LWEtY3Vyc29y")
+        await list_offers(db, clock, member, after="bm90LWEtY3Vyc29y")
 
 
 @pytest.mark.parametrize("first", [0, 101])
@@ -171,4 +174,4 @@ async def test_refuses_a_page_size_out_of_range(db, settings, clock, first):
 
     # when / then
     with pytest.raises(InvalidPageSize):
-        await list_offers(db, clock, member.id, first=first)
+        await list_offers(db, clock, member, first=first)

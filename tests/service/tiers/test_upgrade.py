@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from app import jobs
 from tests.conftest import START
 from tests.service.checkout.tills import (
     account_of,
@@ -194,4 +195,73 @@ async def test_a_refund_keeps_the_tier_while_later_purchases_still_qualify(db, s
 
     # then: still at SILVER's threshold
     assert (await account_of(db, member.id)).tier_code == "SILVER"
+    await assert_ledger_clean(db)
+
+
+async def test_taking_the_upgrade_back_restores_the_tier_year_it_replaced(db, settings, clock):
+    # given: BRONZE for the year to START + 365 days; 900, then on day 100 the 200 to SILVER
+    at = await open_till(db, settings, clock)
+    member = await new_member(db, settings, clock)
+    await buy(db, clock, at, member, "R-1", 90000)
+    clock.advance(days=100)
+    crossing = await buy(db, clock, at, member, "R-2", 20000)
+    upgraded = await account_of(db, member.id)
+    clock.advance(days=1)
+
+    # when
+    await refund(db, clock, at, crossing.purchase_id, 20000, key="refund-1")
+
+    # then: the year the upgrade started is gone with it
+    row = await purchase_row(db, crossing.purchase_id)
+    account = await account_of(db, member.id)
+    assert (upgraded.tier_code, upgraded.tier_year_ends_at) == (
+        "SILVER",
+        START + dt.timedelta(days=100) + YEAR,
+    )
+    assert row.tier_year_ends_before == START + YEAR
+    assert (account.tier_code, account.tier_year_ends_at) == ("BRONZE", START + YEAR)
+    await assert_ledger_clean(db)
+
+
+async def test_a_smaller_upgrade_left_by_a_refund_keeps_the_year_of_the_purchase(
+    db, settings, clock
+):
+    # given: 900, then on day 10 4200 more: 5100 qualifying, GOLD
+    at = await open_till(db, settings, clock)
+    member = await new_member(db, settings, clock)
+    await buy(db, clock, at, member, "R-1", 90000)
+    clock.advance(days=10)
+    jump = await buy(db, clock, at, member, "R-2", 420000)
+
+    # when: 3000.00 back: 2100 qualifying, still above SILVER's 1000
+    await refund(db, clock, at, jump.purchase_id, 300000, key="refund-1")
+
+    # then: SILVER was reached at that purchase: its year stays
+    account = await account_of(db, member.id)
+    assert (account.tier_code, account.tier_year_ends_at) == (
+        "SILVER",
+        START + dt.timedelta(days=10) + YEAR,
+    )
+    await assert_ledger_clean(db)
+
+
+async def test_a_restored_year_that_has_ended_is_reviewed_by_the_next_run(db, settings, clock):
+    # given: SILVER from START (year to START + 365); on day 300, 4000 more make GOLD
+    at = await open_till(db, settings, clock)
+    member = await new_member(db, settings, clock)
+    await buy(db, clock, at, member, "R-1", 100000)
+    clock.advance(days=300)
+    crossing = await buy(db, clock, at, member, "R-2", 400000)
+    clock.advance(days=70)  # the first 1000 have left the window
+
+    # when: the GOLD purchase is refunded, then the tier review runs
+    await refund(db, clock, at, crossing.purchase_id, 400000, key="refund-1")
+    reverted = await account_of(db, member.id)
+    report = await jobs.review_tiers(db, clock)
+
+    # then: back to SILVER in the year that ended; the review moves the member down at once
+    account = await account_of(db, member.id)
+    assert (reverted.tier_code, reverted.tier_year_ends_at) == ("SILVER", START + YEAR)
+    assert report.members == 1
+    assert (account.tier_code, account.tier_year_ends_at) == ("BRONZE", START + 2 * YEAR)
     await assert_ledger_clean(db)
