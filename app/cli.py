@@ -216,10 +216,20 @@ def cmd_worker(args: argparse.Namespace) -> None:
     from app.clock import SystemClock
     from app.db import Database
     from app.jobs import run_all
+    from app.outbox.worker import OutboxWorker
 
     settings = _settings()
     _setup_logging(settings)
     log = logging.getLogger("app.worker")
+
+    async def jobs(db: Database, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await run_all(db, SystemClock())
+            except Exception:  # one failed round must not stop the worker; it is logged
+                log.exception("scheduled jobs failed; retrying next round")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=args.interval)
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -227,20 +237,122 @@ def cmd_worker(args: argparse.Namespace) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         db = Database.from_settings(settings)
-        log.info("worker started", extra={"interval_seconds": args.interval})
+        log.info(
+            "worker started",
+            extra={
+                "interval_seconds": args.interval,
+                "jobs": args.jobs,
+                "deliveries": args.deliver,
+            },
+        )
         try:
-            while not stop.is_set():
-                try:
-                    await run_all(db, SystemClock())
-                except Exception:  # one failed round must not stop the worker; it is logged
-                    log.exception("scheduled jobs failed; retrying next round")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=args.interval)
+            # SIGTERM: the jobs stop between members, the deliveries in flight finish.
+            tasks = []
+            if args.jobs:
+                tasks.append(jobs(db, stop))
+            if args.deliver:
+                tasks.append(OutboxWorker(db, settings, SystemClock()).run(stop))
+            await asyncio.gather(*tasks)
         finally:
             await db.dispose()
             log.info("worker stopped")
 
     asyncio.run(run())
+
+
+def cmd_outbox(args: argparse.Namespace) -> None:
+    from app.auth.actors import SystemActor
+    from app.clock import SystemClock
+    from app.db import Database
+    from app.errors import DomainError
+    from app.outbox import service as outbox_service
+    from app.outbox.worker import OutboxWorker
+
+    settings = _settings()
+    _setup_logging(settings)
+
+    async def run() -> None:
+        db = Database.from_settings(settings)
+        clock = SystemClock()
+        try:
+            if args.action == "status":
+                async with db.read() as session:
+                    status = await outbox_service.outbox_status(session, now=clock.now())
+                print(f"events waiting for fan-out: {status.events_waiting}")
+                for name in ("PENDING", "DELIVERED", "DEAD", "GONE"):
+                    print(f"deliveries {name.lower()}: {status.deliveries.get(name, 0)}")
+                oldest = status.oldest_due_at.isoformat() if status.oldest_due_at else "-"
+                print(f"due now: {status.due_now} (oldest due since {oldest})")
+            elif args.action == "retry-dead":
+                count = await outbox_service.retry_dead_letters(
+                    db, SystemActor(), clock, ids=args.id or None
+                )
+                print(f"loyalty: {count} dead deliveries will be tried again")
+            else:  # deliver --once
+                worker = OutboxWorker(db, settings, clock)
+                try:
+                    stats = await worker.run_once()
+                finally:
+                    await worker.aclose()
+                print(
+                    f"loyalty: {stats.delivered} delivered, {stats.retried} to retry, "
+                    f"{stats.dead} dead, {stats.gone} gone"
+                )
+        except DomainError as error:
+            sys.exit(f"loyalty: {error.message}")
+        finally:
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+def cmd_stats(args: argparse.Namespace) -> None:
+    """`loyalty stats rebuild` recomputes the operator's totals from the ledger; `loyalty stats
+    check` compares them with it (exit 1 on any difference)."""
+    import app.models  # noqa: F401  (every table mapped)
+    from app.clock import SystemClock
+    from app.db import Database
+    from app.stats import service as stats_service
+
+    settings = _settings()
+    started = time.monotonic()
+
+    def progress(report: stats_service.RebuildReport) -> None:
+        rate = report.members / max(time.monotonic() - started, 1e-6)
+        print(
+            f"\r{args.stats_command}: {report.members} members, {report.entries} entries, "
+            f"{report.purchases} purchases ({rate:,.0f} members/s)",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async def run() -> stats_service.RebuildReport:
+        db = Database.from_settings(settings)
+        try:
+            if args.stats_command == "check":
+                return await stats_service.check(
+                    db, SystemClock(), batch_size=args.batch_size, progress=progress
+                )
+            return await stats_service.rebuild(
+                db, SystemClock(), include_today=args.include_today,
+                batch_size=args.batch_size, progress=progress,
+            )  # fmt: skip
+        finally:
+            await db.dispose()
+
+    report = asyncio.run(run())
+    print(file=sys.stderr)
+    for difference in report.differences[:100]:
+        print(f"DIFFERENCE {difference}")
+    verb = "checked" if args.stats_command == "check" else "rebuilt"
+    print(
+        f"loyalty stats {args.stats_command}: {report.members} members, {report.entries} "
+        f"entries, {report.purchases} purchases: {report.rows} (store, day) rows {verb} in "
+        f"{time.monotonic() - started:.1f} s"
+        + (f"; {len(report.differences)} differences" if args.stats_command == "check" else "")
+    )
+    sys.exit(1 if report.differences else 0)
 
 
 def cmd_export_schema(args: argparse.Namespace) -> None:
@@ -279,15 +391,48 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--show", type=int, default=100, help="print at most this many violations")
     verify.set_defaults(handler=cmd_verify_ledger)
 
-    jobs = commands.add_parser("run-jobs", help="run the scheduled jobs (release, expiry)")
+    jobs = commands.add_parser(
+        "run-jobs",
+        help="run the scheduled jobs (release, expiry, reminders, birthdays, tiers, offers)",
+    )
     jobs.add_argument("--once", action="store_true", help="run each job once and exit (for cron)")
     jobs.set_defaults(handler=cmd_run_jobs)
 
     worker = commands.add_parser(
-        "worker", help="run the scheduled jobs on a schedule until stopped"
+        "worker", help="deliver the outbox and run the scheduled jobs until stopped"
     )
     worker.add_argument("--interval", type=float, default=60.0, help="seconds between rounds")
+    worker.add_argument(
+        "--no-jobs", dest="jobs", action="store_false", help="deliver the outbox only"
+    )
+    worker.add_argument(
+        "--no-deliveries", dest="deliver", action="store_false", help="run the jobs only"
+    )
     worker.set_defaults(handler=cmd_worker)
+
+    outbox = commands.add_parser("outbox", help="the outbox: status, dead letters, delivery")
+    outbox_actions = outbox.add_subparsers(dest="action", required=True)
+    outbox_actions.add_parser("status", help="events waiting, deliveries by status, what is due")
+    retry = outbox_actions.add_parser("retry-dead", help="try dead deliveries again")
+    retry.add_argument("--id", action="append", help="only this delivery (repeatable)")
+    deliver = outbox_actions.add_parser("deliver", help="deliver what is due now, then exit")
+    deliver.add_argument("--once", action="store_true", required=True)
+    outbox.set_defaults(handler=cmd_outbox)
+
+    stats = commands.add_parser("stats", help="the operator's maintained totals")
+    stats_commands = stats.add_subparsers(dest="stats_command", required=True)
+    rebuild = stats_commands.add_parser(
+        "rebuild", help="recompute the totals of every day before today from the ledger"
+    )
+    rebuild.add_argument(
+        "--include-today", action="store_true", help="today's too (only while nothing writes)"
+    )
+    check = stats_commands.add_parser(
+        "check", help="compare the totals before today with the ledger; exit 1 on a difference"
+    )
+    for each in (rebuild, check):
+        each.add_argument("--batch-size", type=int, default=1000, help="members per batch")
+        each.set_defaults(handler=cmd_stats)
 
     commands.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         handler=cmd_export_schema

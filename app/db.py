@@ -10,7 +10,7 @@ transaction is a plain `BEGIN`; writers that move points lock the member's accou
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -94,6 +94,15 @@ def make_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     )
 
 
+_AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], object]) -> None:
+    """Call `callback` once the transaction of `session` (a `Database.transaction()`) has
+    committed; never if it rolls back. Callbacks run in order and must not raise."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
 class Database:
     """Hands out sessions. One per process; the app, the CLI and the worker each build one."""
 
@@ -117,7 +126,10 @@ class Database:
                     yield session
                     await session.flush()
                 finally:
+                    callbacks = session.info.pop(_AFTER_COMMIT, [])
                     await session.close()
+            for callback in callbacks:  # committed (a raise skips this)
+                callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

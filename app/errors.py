@@ -173,6 +173,91 @@ class LinesMismatch(InvalidInput):
     default_message = "The lines do not add up to the total."
 
 
+class InvalidPushToken(InvalidInput):
+    code = "INVALID_PUSH_TOKEN"
+    default_message = "This is not a push token of this platform."
+
+
+class PushDeviceNotFound(NotFound):
+    code = "PUSH_DEVICE_NOT_FOUND"
+    default_message = "No device of yours has this push token."
+
+
+class UnknownEventType(InvalidInput):
+    code = "UNKNOWN_EVENT_TYPE"
+    default_message = 'This is not an event type of the catalogue (or "*" for every event).'
+
+
+class UrlNotAllowed(InvalidInput):
+    code = "URL_NOT_ALLOWED"
+    default_message = "Webhooks are delivered only to public http(s) addresses."
+
+
+class WebhookEndpointNotFound(NotFound):
+    code = "WEBHOOK_ENDPOINT_NOT_FOUND"
+    default_message = "No such webhook endpoint."
+
+
+class RewardNotFound(NotFound):
+    code = "REWARD_NOT_FOUND"
+    default_message = "No such reward."
+
+
+class RewardUnavailable(Conflict):
+    code = "REWARD_UNAVAILABLE"
+    default_message = "This reward cannot be redeemed now."
+
+
+class OutOfStock(Conflict):
+    code = "OUT_OF_STOCK"
+    default_message = "This reward is out of stock."
+
+
+class TierNotEligible(Forbidden):
+    code = "TIER_NOT_ELIGIBLE"
+    default_message = "This reward is not for your tier."
+
+
+class VoucherNotFound(NotFound):
+    code = "VOUCHER_NOT_FOUND"
+    default_message = "No voucher has this code."
+
+
+class VoucherAlreadyUsed(Conflict):
+    code = "VOUCHER_ALREADY_USED"
+    default_message = "This voucher has been used already."
+
+
+class VoucherExpired(Conflict):
+    code = "VOUCHER_EXPIRED"
+    default_message = "This voucher has expired."
+
+
+class VoucherNotValidHere(Forbidden):
+    code = "VOUCHER_NOT_VALID_HERE"
+    default_message = "This voucher is not valid in this store."
+
+
+class CauseNotFound(NotFound):
+    code = "CAUSE_NOT_FOUND"
+    default_message = "No such cause."
+
+
+class OfferNotFound(NotFound):
+    code = "OFFER_NOT_FOUND"
+    default_message = "No such offer."
+
+
+class OfferExpired(Conflict):
+    code = "OFFER_EXPIRED"
+    default_message = "This offer has ended."
+
+
+class OfferNotEligible(Forbidden):
+    code = "OFFER_NOT_ELIGIBLE"
+    default_message = "This offer is not available to you."
+
+
 ALL_ERRORS: tuple[type[DomainError], ...] = (
     DomainError,
     InvalidInput,
@@ -205,4 +290,21 @@ ALL_ERRORS: tuple[type[DomainError], ...] = (
     RefundTooLarge,
     CurrencyMismatch,
     LinesMismatch,
+    OfferNotFound,
+    OfferExpired,
+    OfferNotEligible,
+    RewardNotFound,
+    RewardUnavailable,
+    OutOfStock,
+    TierNotEligible,
+    VoucherNotFound,
+    VoucherAlreadyUsed,
+    VoucherExpired,
+    VoucherNotValidHere,
+    CauseNotFound,
+    InvalidPushToken,
+    PushDeviceNotFound,
+    UnknownEventType,
+    UrlNotAllowed,
+    WebhookEndpointNotFound,
 )

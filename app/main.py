@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import Route
+from starlette.routing import Mount, Route, WebSocketRoute
 
 from app.auth.passwords import PasswordHasher
 from app.clock import Clock, SystemClock
@@ -16,8 +16,10 @@ from app.db import Database
 from app.graphql.asgi import LoyaltyGraphQL
 from app.graphql.context import Services
 from app.http import routes
+from app.http import wallet as wallet_http
 from app.http.guard import BodyGuard
 from app.http.metrics import Metrics, MetricsMiddleware
+from app.live import service as live_service
 from app.settings import Settings, get_settings
 
 
@@ -41,7 +43,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with live_service.listening(services.db):  # PostgreSQL: LISTEN for balance updates
+            yield
         if owns_db:
             await services.db.dispose()
 
@@ -59,9 +62,11 @@ def create_app(
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),  # subscriptions: graphql-transport-ws
             Route("/healthz", routes.healthz),
             Route("/readyz", routes.readyz),
             Route("/metrics", routes.metrics),
+            Mount("/wallet", routes=wallet_http.routes()),  # passes, PassKit web service
         ],
         middleware=middleware,
         lifespan=lifespan,

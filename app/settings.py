@@ -72,6 +72,61 @@ class Settings(BaseSettings):
 
     log_level: str = Field("INFO", alias="LOYALTY_LOG_LEVEL")
 
+    # The outbox worker: a delivery is retried with exponential backoff and full jitter
+    # (random between 0 and min(max, base * 2^attempt)) until `outbox_max_attempts`, then DEAD.
+    # A claimed delivery is leased for `outbox_lease_seconds`: a worker killed mid-delivery
+    # gives it back when the lease runs out, so the lease must outlast the slowest attempt.
+    outbox_max_attempts: int = Field(12, alias="LOYALTY_OUTBOX_MAX_ATTEMPTS", ge=1, le=100)
+    outbox_backoff_base_seconds: float = Field(2.0, alias="LOYALTY_OUTBOX_BACKOFF_BASE", gt=0)
+    outbox_backoff_max_seconds: float = Field(3600.0, alias="LOYALTY_OUTBOX_BACKOFF_MAX", gt=0)
+    outbox_lease_seconds: float = Field(60.0, alias="LOYALTY_OUTBOX_LEASE_SECONDS", gt=0)
+    outbox_poll_seconds: float = Field(1.0, alias="LOYALTY_OUTBOX_POLL_SECONDS", gt=0)
+    outbox_batch_size: int = Field(100, alias="LOYALTY_OUTBOX_BATCH_SIZE", ge=1, le=1000)
+    outbox_concurrency: int = Field(20, alias="LOYALTY_OUTBOX_CONCURRENCY", ge=1, le=500)
+    # Webhooks: the time one delivery may take, and whether production may call loopback,
+    # private or link-local addresses (development always may).
+    webhook_timeout_seconds: float = Field(10.0, alias="LOYALTY_WEBHOOK_TIMEOUT_SECONDS", gt=0)
+    webhook_allow_private: bool = Field(False, alias="LOYALTY_WEBHOOK_ALLOW_PRIVATE")
+
+    # App push. A provider whose settings are missing is not used (the worker logs it once).
+    # APNs token authentication: the `.p8` key Apple gives, its key id, the team id; the topic
+    # is the app's bundle id. APNS_CA_FILE trusts another CA for APNS_BASE_URL (a TLS-inspecting
+    # proxy, a test server); empty means the system's.
+    apns_base_url: str = Field("https://api.push.apple.com", alias="APNS_BASE_URL")
+    apns_key_file: str | None = Field(None, alias="APNS_KEY_FILE")
+    apns_key_id: str | None = Field(None, alias="APNS_KEY_ID")
+    apns_team_id: str | None = Field(None, alias="APNS_TEAM_ID")
+    apns_topic: str | None = Field(None, alias="APNS_TOPIC")
+    apns_ca_file: str | None = Field(None, alias="APNS_CA_FILE")
+    # FCM HTTP v1: the service account's JSON key file (project_id, client_email, private_key,
+    # token_uri) from the Firebase console.
+    fcm_base_url: str = Field("https://fcm.googleapis.com", alias="FCM_BASE_URL")
+    fcm_service_account_file: str | None = Field(None, alias="FCM_SERVICE_ACCOUNT_FILE")
+
+    # Apple Wallet passes: the pass type id and team id of the Apple developer account, the pass
+    # type certificate and its private key (PEM files; the key may be encrypted), and Apple's WWDR
+    # intermediate certificate (PEM or DER). Production needs all of them; in development, without
+    # them, a self-signed development identity is made once (kept in the database) and used, so
+    # every pass is complete (Wallet itself will not install it). Pass updates are pushed to
+    # APPLE_PASS_PUSH_URL (always Apple's production APNs) over HTTP/2 with the pass certificate.
+    apple_pass_type_id: str | None = Field(None, alias="APPLE_PASS_TYPE_ID")
+    apple_team_id: str | None = Field(None, alias="APPLE_TEAM_ID")
+    apple_pass_cert: str | None = Field(None, alias="APPLE_PASS_CERT")
+    apple_pass_key: str | None = Field(None, alias="APPLE_PASS_KEY")
+    apple_pass_key_password: SecretStr | None = Field(None, alias="APPLE_PASS_KEY_PASSWORD")
+    apple_wwdr_cert: str | None = Field(None, alias="APPLE_WWDR_CERT")
+    apple_pass_push_url: str = Field("https://api.push.apple.com", alias="APPLE_PASS_PUSH_URL")
+    # Google Wallet: the issuer id and the service account's JSON key file; unset, no Google
+    # link is offered. The REST base URL is a setting so tests can point it at a fake.
+    google_wallet_issuer_id: str | None = Field(None, alias="GOOGLE_WALLET_ISSUER_ID")
+    google_wallet_service_account_file: str | None = Field(
+        None, alias="GOOGLE_WALLET_SERVICE_ACCOUNT_FILE"
+    )
+    google_wallet_base_url: str = Field(
+        "https://walletobjects.googleapis.com", alias="GOOGLE_WALLET_BASE_URL"
+    )
+    google_wallet_class_suffix: str = Field("loyalty", alias="GOOGLE_WALLET_CLASS_SUFFIX")
+
     @field_validator("jwt_keys", mode="before")
     @classmethod
     def _parse_jwt_keys(cls, value: object) -> object:
@@ -96,10 +151,24 @@ class Settings(BaseSettings):
             raise ValueError("must be an ISO 4217 code of three capital letters, e.g. USD")
         return value
 
-    @field_validator("public_base_url")
+    @field_validator(
+        "public_base_url",
+        "apns_base_url",
+        "fcm_base_url",
+        "apple_pass_push_url",
+        "google_wallet_base_url",
+    )
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_outbox_lease(self) -> Settings:
+        if self.outbox_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "LOYALTY_OUTBOX_LEASE_SECONDS must be longer than LOYALTY_WEBHOOK_TIMEOUT_SECONDS"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_active_key(self) -> Settings:
@@ -116,6 +185,10 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def webhook_refuses_private(self) -> bool:
+        return self.is_production and not self.webhook_allow_private
 
     def production_problems(self) -> list[str]:
         """Why this configuration must not serve production, one line each (empty when fine)."""
@@ -134,6 +207,28 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL is not set (production needs PostgreSQL)")
         if not self.public_base_url.startswith("https://"):
             problems.append("PUBLIC_BASE_URL must be an https:// address in production")
+        providers = (("APNS_BASE_URL", self.apns_base_url), ("FCM_BASE_URL", self.fcm_base_url))
+        for name, url in providers:
+            if not url.startswith("https://"):
+                problems.append(f"{name} must be an https:// address in production")
+        apple = (
+            ("APPLE_PASS_TYPE_ID", self.apple_pass_type_id),
+            ("APPLE_TEAM_ID", self.apple_team_id),
+            ("APPLE_PASS_CERT", self.apple_pass_cert),
+            ("APPLE_PASS_KEY", self.apple_pass_key),
+            ("APPLE_WWDR_CERT", self.apple_wwdr_cert),
+        )
+        for name, value in apple:
+            if not value:
+                problems.append(f"{name} is not set (Apple Wallet passes need it)")
+        if not self.apple_pass_push_url.startswith("https://"):
+            problems.append("APPLE_PASS_PUSH_URL must be an https:// address in production")
+        if bool(self.google_wallet_issuer_id) != bool(self.google_wallet_service_account_file):
+            problems.append(
+                "set both GOOGLE_WALLET_ISSUER_ID and GOOGLE_WALLET_SERVICE_ACCOUNT_FILE, or neither"
+            )
+        if not self.google_wallet_base_url.startswith("https://"):
+            problems.append("GOOGLE_WALLET_BASE_URL must be an https:// address in production")
         return problems
 
     def check_for_production(self) -> None:

@@ -122,14 +122,25 @@ async def test_run_jobs_once_releases_and_expires_and_prints_its_summary(db, set
 
     # then
     assert first.returncode == 0, first.stderr
+    others = [
+        f"loyalty: {name}: 0 members, 0 points"
+        for name in (
+            "birthday-bonuses",
+            "review-tiers",
+            "remind-expiring-points",
+            "announce-offers",
+        )
+    ]
     assert first.stdout.splitlines() == [
         "loyalty: release-pending: 1 members, 300 points",
         "loyalty: expire-points: 1 members, 100 points",
+        *others,
     ]
     assert second.returncode == 0, second.stderr
     assert second.stdout.splitlines() == [
         "loyalty: release-pending: 0 members, 0 points",
         "loyalty: expire-points: 0 members, 0 points",
+        *others,
     ]
     assert await balance_of(db, ann.id) == ledger_service.Balance(available=0, pending=0)
     assert await balance_of(db, bob.id) == ledger_service.Balance(available=300, pending=0)

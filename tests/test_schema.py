@@ -16,22 +16,7 @@ SDL = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
 
 # Operations of the contract whose features later issues build; each validates once its issue
 # lands, and then this strict xfail fails until the line is removed.
-PENDING = {
-    "ProgramOverview": "issue 4 (stats)",
-    "FindMember": "issue 4",
-    "CreateReward": "issue 4",
-    "CreateOffer": "issue 4",
-    "CreateCause": "issue 4",
-    "CreateWebhookEndpoint": "issue 5",
-    "RedeemVoucher": "issue 4",
-    "ActivateOffer": "issue 4",
-    "RewardsCatalog": "issue 4",
-    "RedeemReward": "issue 4",
-    "DonatePoints": "issue 4",
-    "WalletPass": "issue 6",
-    "RegisterPushDevice": "issue 5",
-    "BalanceUpdates": "issue 5",
-}
+PENDING: dict[str, str] = {}
 
 
 def test_exported_sdl_is_committed(capsys):

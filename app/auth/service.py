@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ from app.program import service as program_service
 from app.settings import Settings
 from app.staff import service as staff_service
 from app.staff.models import Staff
+from app.stats import service as stats_service
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,12 +104,16 @@ async def register_member(
             member = await members_service.add_member(
                 session, new, password_hash=password_hash, now=now
             )
-            await ledger_service.open_account(
+            account = await ledger_service.open_account(
                 session,
                 member.id,
                 tier_code=rules.lowest_tier.code,
                 tier_year_days=rules.tier_window_days,
                 now=now,
+            )
+            account.referral_pending = member.referred_by_id is not None
+            await stats_service.record_movement(
+                session, at=now, store_id=None, account=account, joined=1
             )
             result = await start_session(
                 session, settings, subject_kind="member", subject_id=member.id, now=now
@@ -290,15 +296,62 @@ async def _check_subject_active(session: AsyncSession, auth_session: AuthSession
         raise AccountDisabled()
 
 
-async def actor_for_token(db: Database, settings: Settings, clock: Clock, bearer: str) -> Actor:
+class ActorCache:
+    """Bearer token -> actor, per process, for `ttl_seconds`: a till sends the same token with
+    every request, and a staff actor costs the JWT's check and two queries (the staff member and
+    their stores). So a disabled staff account or a change of stores takes effect within the TTL;
+    a token's own expiry is still checked against the clock on every hit."""
+
+    def __init__(self, ttl_seconds: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: dict[str, tuple[float, dt.datetime, Actor]] = {}
+
+    def get(self, token: str, *, now: dt.datetime) -> Actor | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        until, expires_at, actor = entry
+        if time.monotonic() >= until or expires_at <= now:
+            del self._entries[token]
+            return None
+        return actor
+
+    def put(self, token: str, actor: Actor, *, expires_at: dt.datetime) -> None:
+        if self.ttl_seconds <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()  # cheaper than LRU bookkeeping; refills within a request each
+        self._entries[token] = (time.monotonic() + self.ttl_seconds, expires_at, actor)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+async def actor_for_token(
+    db: Database,
+    settings: Settings,
+    clock: Clock,
+    bearer: str,
+    *,
+    cache: ActorCache | None = None,
+) -> Actor:
     """The actor a bearer access token speaks for; raises tokens.TokenInvalid."""
-    claims = tokens.decode_access_token(settings, bearer, now=clock.now())
+    now = clock.now()
+    if cache is not None and (cached := cache.get(bearer, now=now)) is not None:
+        return cached
+    claims = tokens.decode_access_token(settings, bearer, now=now)
+    actor: Actor
     if claims.subject_kind == "member":
-        return MemberActor(claims.subject_id)
-    async with db.read() as session:
-        staff = await staff_service.find_staff(session, claims.subject_id)
-        if staff is None or not staff.active:
-            raise tokens.TokenInvalid("staff account gone or disabled")
-        store_ids = await staff_service.store_ids(session, staff.id)
-        # Built inside the block: leaving it rolls the read back, which expires `staff`.
-        return StaffActor(staff.id, staff.role, frozenset(store_ids))
+        actor = MemberActor(claims.subject_id)
+    else:
+        async with db.read() as session:
+            staff = await staff_service.find_staff(session, claims.subject_id)
+            if staff is None or not staff.active:
+                raise tokens.TokenInvalid("staff account gone or disabled")
+            store_ids = await staff_service.store_ids(session, staff.id)
+            # Built inside the block: leaving it rolls the read back, which expires `staff`.
+            actor = StaffActor(staff.id, staff.role, frozenset(store_ids))
+    if cache is not None:
+        cache.put(bearer, actor, expires_at=claims.expires_at)
+    return actor

@@ -54,6 +54,8 @@ class Purchase(SQLModel, table=True):
     qualifying_reversed: int = Field(default=0, sa_type=BigInteger)
     tier_before: str = Field(max_length=20)
     tier_after: str = Field(max_length=20)
+    # The member's tier year end before this purchase: restored if a refund takes its upgrade back.
+    tier_year_ends_before: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     rules_version: int = Field(foreign_key="program_versions.version")
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
 

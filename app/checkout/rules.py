@@ -9,6 +9,8 @@ redeemed points rounded down, cumulatively, so that several partial refunds add 
 from __future__ import annotations
 
 import math
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -31,12 +33,43 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferTerms:
+    """An offer this member may use on this purchase (who, when and where were checked by the
+    offers' rules): what it gives, on which lines."""
+
+    id: uuid.UUID
+    title: str
+    kind: str  # BONUS_POINTS | POINTS_MULTIPLIER | PERCENT_DISCOUNT
+    value: int  # points; or percent (200 = x2; 10 = 10 % off)
+    categories: frozenset[str] = frozenset()  # empty: every line
+    min_spend: int | None = None  # on the matching lines, before discounts
+
+    def matches(self, line: Line) -> bool:
+        return not self.categories or (line.category or "") in self.categories
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedOffer:
+    id: uuid.UUID
+    title: str
+    kind: str
+    points: int  # what it added to the points earned
+    discount: int  # minor units it took off the total
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
-    points_to_earn: int
+    points_to_earn: int  # all of it, offers' points included
     base_points: int  # qualifying: before the tier multiplier
     points_to_redeem: int
     discount: int  # minor units paid with points
     amount_due: int  # minor units paid with money
+    offer_discount: int = 0  # minor units taken off by offers
+    applied_offers: tuple[AppliedOffer, ...] = ()
+
+    @property
+    def offer_points(self) -> int:
+        return sum(offer.points for offer in self.applied_offers)
 
 
 def point_value(rules: ProgramRules, points: int) -> Fraction:
@@ -89,8 +122,32 @@ def quote(
     lines: list[Line],
     redeem_points: int,
     available: int,
+    offers: Sequence[OfferTerms] = (),
 ) -> Quote:
-    """What a purchase earns and costs. `lines` were checked by `check_lines`."""
+    """What a purchase earns and costs. `lines` were checked by `check_lines`.
+
+    Offers first take their discounts off the lines they match (on each line the best
+    percentage), then points pay for at most the redeemable share of what is left, spread over
+    the lines; each line earns on what was paid for it with money, times its category's and the
+    tier's multipliers, times the best points multiplier among the offers that match it; bonus
+    points are added. Everything is exact until one rounding down for the whole purchase (and
+    one for the offers' money discount); each offer's share comes from cumulative roundings, so
+    the shares add up to the totals exactly."""
+    playing = [offer for offer in offers if _in_play(offer, lines)]
+    exact_cut = [_best(playing, line, "PERCENT_DISCOUNT") for line in lines]
+    cut_by_offer: dict[uuid.UUID, Fraction] = {}
+    for line, best in zip(lines, exact_cut, strict=True):
+        if best is not None:
+            cut = Fraction(line.amount * best.value, 100)
+            cut_by_offer[best.id] = cut_by_offer.get(best.id, Fraction(0)) + cut
+    exact_offer_discount = sum(cut_by_offer.values(), Fraction(0))
+    offer_discount = int(exact_offer_discount)  # rounded down, once
+    scale = offer_discount / exact_offer_discount if exact_offer_discount else Fraction(0)
+    amounts = [
+        line.amount - (Fraction(line.amount * best.value, 100) * scale if best else 0)
+        for line, best in zip(lines, exact_cut, strict=True)
+    ]
+    subtotal = total - offer_discount
     if redeem_points < 0:
         raise InvalidInput("Points to redeem cannot be negative.", field="redeemPoints")
     discount = Fraction(0)
@@ -99,7 +156,7 @@ def quote(
             raise RedemptionNotAllowed(
                 f"Redeem at least {rules.redeem_min_points} points at a time.", field="redeemPoints"
             )
-        limit = max_redeemable(rules, total=total, available=10**18)
+        limit = max_redeemable(rules, total=subtotal, available=10**18)
         if redeem_points > limit:
             raise RedemptionNotAllowed(
                 f"At most {limit} points can pay for this purchase "
@@ -118,24 +175,64 @@ def quote(
     base = Fraction(0)
     earned = Fraction(0)
     tier_multiplier = Fraction(tier.multiplier_percent, 100)
-    for line in lines:
-        paid = line.amount - discount * Fraction(line.amount, total)
+    extra: dict[uuid.UUID, Fraction] = {}
+    for line, amount in zip(lines, amounts, strict=True):
+        paid = amount - (discount * amount / subtotal if subtotal else 0)
         rule = rules.category_rules.get(line.category or "")
         category_multiplier = Fraction(rule.multiplier_percent, 100) if rule else Fraction(1)
         line_base = paid * rate * category_multiplier
         base += line_base
-        earned += line_base * tier_multiplier
-    if earned > MAX_POINTS:
+        line_earned = line_base * tier_multiplier
+        earned += line_earned
+        boost = _best(playing, line, "POINTS_MULTIPLIER")
+        if boost is not None:
+            more = line_earned * Fraction(boost.value - 100, 100)
+            extra[boost.id] = extra.get(boost.id, Fraction(0)) + more
+    for offer in playing:
+        if offer.kind == "BONUS_POINTS":
+            extra[offer.id] = extra.get(offer.id, Fraction(0)) + offer.value
+    if earned + sum(extra.values(), Fraction(0)) > MAX_POINTS:
         raise InvalidInput(
             f"This purchase would earn more than {MAX_POINTS} points.", field="total"
         )
+    # Cumulative roundings: the purchase's points are floor(earned + every offer's part),
+    # rounded once; an offer's share is what adding its part adds to that floor.
+    applied = []
+    points_so_far, running = int(earned), earned
+    cut_so_far, cut_running = 0, Fraction(0)
+    for offer in playing:
+        running += extra.get(offer.id, Fraction(0))
+        cut_running += cut_by_offer.get(offer.id, Fraction(0))
+        points, money = int(running) - points_so_far, int(cut_running) - cut_so_far
+        points_so_far, cut_so_far = points_so_far + points, cut_so_far + money
+        if points or money:
+            applied.append(AppliedOffer(offer.id, offer.title, offer.kind, points, money))
     return Quote(
-        points_to_earn=int(earned),  # int() of a non-negative Fraction rounds down
+        points_to_earn=points_so_far,  # int() of a non-negative Fraction rounds down
         base_points=int(base),
         points_to_redeem=redeem_points,
         discount=int(discount),
-        amount_due=total - int(discount),
+        amount_due=subtotal - int(discount),
+        offer_discount=offer_discount,
+        applied_offers=tuple(applied),
     )
+
+
+def _in_play(offer: OfferTerms, lines: list[Line]) -> bool:
+    """An offer plays when the basket has lines it matches, for at least its minimum spend."""
+    spend = sum(line.amount for line in lines if offer.matches(line))
+    return spend > 0 and spend >= (offer.min_spend or 0)
+
+
+def _best(offers: list[OfferTerms], line: Line, kind: str) -> OfferTerms | None:
+    """The offer of `kind` giving the most on this line (the first of equals): offers of one
+    kind do not stack on a line."""
+    best = None
+    for offer in offers:
+        better = best is None or offer.value > best.value
+        if offer.kind == kind and offer.matches(line) and better:
+            best = offer
+    return best
 
 
 @dataclass(frozen=True, slots=True)

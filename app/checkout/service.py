@@ -12,7 +12,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -33,14 +34,20 @@ from app.errors import (
     RefundTooLarge,
 )
 from app.idempotency import service as idempotency
-from app.kit.ids import parse_id
+from app.kit.ids import new_id, parse_id
 from app.kit.money import Money
 from app.ledger import service as ledger_service
-from app.ledger.models import EntryKind
+from app.ledger.models import EntryKind, MemberAccount
+from app.live import service as live_service
 from app.members import service as members_service
 from app.members.models import Member
+from app.offers import service as offers_service
+from app.outbox import service as outbox_service
+from app.outbox.events import EventType
 from app.program import service as program_service
 from app.program.rules import ProgramRules
+from app.referrals import service as referrals_service
+from app.stats import service as stats_service
 from app.stores import service as stores_service
 from app.tiers import service as tiers_service
 
@@ -96,15 +103,26 @@ class PurchaseReceipt:
     available: int
     pending: int
     tier_changed: bool
+    offer_discount: int = 0
+    applied_offers: tuple[till.AppliedOffer, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["purchase_id"] = str(self.purchase_id)
+        data["applied_offers"] = [
+            {**dataclasses.asdict(offer), "id": str(offer.id)} for offer in self.applied_offers
+        ]
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PurchaseReceipt:
-        return cls(**{**data, "purchase_id": uuid.UUID(data["purchase_id"])})
+        offers = tuple(
+            till.AppliedOffer(**{**offer, "id": uuid.UUID(offer["id"])})
+            for offer in data.get("applied_offers", ())
+        )
+        return cls(
+            **{**data, "purchase_id": uuid.UUID(data["purchase_id"]), "applied_offers": offers}
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +209,32 @@ async def _usable_checkout(
     return checkout
 
 
+async def _lock_account_of_checkout(session: AsyncSession, checkout_id: uuid.UUID) -> MemberAccount:
+    """The checkout (into the session) and its member's account, locked for this transaction as
+    `ledger_service.lock_account` locks it, in one statement: the till's hottest path."""
+    row = (
+        await session.execute(
+            select(Checkout, MemberAccount)
+            .join(MemberAccount, col(MemberAccount.member_id) == col(Checkout.member_id))
+            .where(col(Checkout.id) == checkout_id)
+            .with_for_update(of=MemberAccount)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is None:
+        raise CheckoutNotFound(field="checkoutId")
+    return row[1]
+
+
+_INSERT_LINES = insert(PurchaseLine.__table__)  # type: ignore[attr-defined]  # Core: one executemany
+
+
+def _is_duplicate_receipt(error: IntegrityError) -> bool:
+    text = str(error.orig)
+    # PostgreSQL names the constraint; SQLite names its columns.
+    return "uq_purchases_member_receipt" in text or "purchases.receipt_number" in text
+
+
 async def purchases_of_members(
     session: AsyncSession, member_ids: list[uuid.UUID]
 ) -> list[Purchase]:
@@ -198,11 +242,41 @@ async def purchases_of_members(
     return list(rows.all())
 
 
+async def spend_history(
+    session: AsyncSession, member_id: uuid.UUID, *, since: dt.datetime
+) -> list[tuple[dt.datetime, str | None, int]]:
+    """(when, category, amount) of the member's purchase lines since `since`; a purchase without
+    lines is one line of no category (ix_purchases_member_created, then the lines by purchase)."""
+    rows = await session.execute(
+        select(
+            col(Purchase.created_at),
+            col(PurchaseLine.category),
+            func.coalesce(col(PurchaseLine.amount), col(Purchase.total)),
+        )
+        .outerjoin(
+            PurchaseLine,
+            and_(
+                col(PurchaseLine.member_id) == member_id,
+                col(PurchaseLine.purchase_id) == col(Purchase.id),
+            ),
+        )
+        .where(col(Purchase.member_id) == member_id, col(Purchase.created_at) > since)
+    )
+    return [(at, category, int(amount)) for at, category, amount in rows.all()]
+
+
 # -- use cases -------------------------------------------------------------------------------------
 
 
 async def scan_member_code(
-    db: Database, actor: Actor | None, clock: Clock, secret: bytes, *, code: str, store_id: str
+    db: Database,
+    actor: Actor | None,
+    clock: Clock,
+    secret: bytes,
+    *,
+    code: str,
+    store_id: str,
+    rules_cache: program_service.RulesCache | None = None,
 ) -> OpenedCheckout:
     """Open a checkout for this till: the member of the scanned or typed code, for 15 minutes."""
     staff = _staff(actor)
@@ -210,15 +284,16 @@ async def scan_member_code(
     require_store(staff, store)
     now = clock.now()
     async with db.transaction() as session:
-        await stores_service.get_store(session, store)
+        if staff.is_admin:  # a cashier's or manager's stores exist (their assignments name them)
+            await stores_service.get_store(session, store)
         scanned_kind, member = await members_service.resolve_code_kind(
             session, secret, code, now=now
         )
-        rules = await program_service.current_rules(session)
+        rules = await program_service.rules_for(session, rules_cache)
         account = (await ledger_service.accounts_by_member(session, [member.id]))[member.id]
         # Lapsed points are not there to pay with, whether or not the expiry job has run yet.
         available = account.available - await ledger_service.lapsed_points(
-            session, member.id, now=now
+            session, account, now=now
         )
         checkout = Checkout(
             member_id=member.id,
@@ -239,19 +314,28 @@ async def scan_member_code(
 
 
 async def purchase_quote(
-    db: Database, actor: Actor | None, clock: Clock, command: PurchaseCommand
+    db: Database,
+    actor: Actor | None,
+    clock: Clock,
+    command: PurchaseCommand,
+    *,
+    rules_cache: program_service.RulesCache | None = None,
 ) -> QuoteResult:
     """What completing this purchase would earn and cost. Writes nothing."""
     staff = _staff(actor)
     async with db.read() as session:
         checkout = await _usable_checkout(session, staff, command.checkout_id, clock.now())
-        rules = await program_service.current_rules(session)
+        rules = await program_service.rules_for(session, rules_cache)
         total, lines = _lines(command, rules)
         _receipt_number(command.receipt_number)
         account = (await ledger_service.accounts_by_member(session, [checkout.member_id]))[
             checkout.member_id
         ]
         tier = rules.tier(account.tier_code) or rules.lowest_tier
+        offers = await offers_service.purchase_offers(
+            session, rules, member_id=account.member_id, tier_code=account.tier_code,
+            store_id=checkout.store_id, now=clock.now(),
+        )  # fmt: skip
         quote = till.quote(
             rules,
             tier,
@@ -259,13 +343,19 @@ async def purchase_quote(
             lines=lines,
             redeem_points=command.redeem_points,
             available=account.available
-            - await ledger_service.lapsed_points(session, account.member_id, now=clock.now()),
+            - await ledger_service.lapsed_points(session, account, now=clock.now()),
+            offers=offers.terms,
         )
     return QuoteResult(quote=quote, currency=rules.currency)
 
 
 async def complete_purchase(
-    db: Database, actor: Actor | None, clock: Clock, command: PurchaseCommand
+    db: Database,
+    actor: Actor | None,
+    clock: Clock,
+    command: PurchaseCommand,
+    *,
+    rules_cache: program_service.RulesCache | None = None,
 ) -> PurchaseReceipt:
     """Earn and redeem for a receipt, once: replays of the key return the first receipt."""
     staff = _staff(actor)
@@ -276,10 +366,7 @@ async def complete_purchase(
     now = clock.now()
     async with db.transaction() as session:
         checkout_id = _id(command.checkout_id, "checkoutId")
-        peek = await session.get(Checkout, checkout_id)
-        if peek is None:
-            raise CheckoutNotFound(field="checkoutId")
-        account = await ledger_service.lock_account(session, peek.member_id)
+        account = await _lock_account_of_checkout(session, checkout_id)
         stored = await idempotency.replay(
             session, member_id=account.member_id, scope=scope, key=key,
             operation="completePurchase", digest=digest,
@@ -287,27 +374,24 @@ async def complete_purchase(
         if stored is not None:
             return PurchaseReceipt.from_json(stored)
         checkout = await _usable_checkout(session, staff, command.checkout_id, now)
-        rules = await program_service.current_rules(session)
+        rules = await program_service.rules_for(session, rules_cache)
         total, lines = _lines(command, rules)
-        duplicate = await session.scalar(
-            select(col(Purchase.id)).where(
-                col(Purchase.member_id) == checkout.member_id,
-                col(Purchase.store_id) == checkout.store_id,
-                col(Purchase.receipt_number) == receipt_number,
-            )
-        )
-        if duplicate is not None:
-            raise DuplicateReceipt(field="receiptNumber")
+        lapsed = None
         if command.redeem_points > 0:  # lapsed points are not there to pay with
-            await ledger_service.expire_lapsed(
+            lapsed = await ledger_service.expire_lapsed(
                 session, account, rules_version=rules.version, now=now
             )
         tier = rules.tier(account.tier_code) or rules.lowest_tier
+        offers = await offers_service.purchase_offers(
+            session, rules, member_id=account.member_id, tier_code=account.tier_code,
+            store_id=checkout.store_id, now=now,
+        )  # fmt: skip
         quote = till.quote(
             rules, tier, total=total, lines=lines,
             redeem_points=command.redeem_points, available=account.available,
+            offers=offers.terms,
         )  # fmt: skip
-        store = await stores_service.get_store(session, checkout.store_id)
+        store_name = await stores_service.store_name(session, checkout.store_id)
         purchase = Purchase(
             member_id=checkout.member_id,
             checkout_id=checkout.id,
@@ -323,45 +407,84 @@ async def complete_purchase(
             base_points=quote.base_points,
             tier_before=account.tier_code,
             tier_after=account.tier_code,
+            tier_year_ends_before=account.tier_year_ends_at,
             rules_version=rules.version,
             created_at=now,
         )
         session.add(purchase)
-        await session.flush()
-        session.add_all(
-            PurchaseLine(
-                member_id=purchase.member_id,
-                purchase_id=purchase.id,
-                sku=line.sku,
-                category=line.category,
-                quantity=line.quantity,
-                amount=line.amount,
-            )
+        try:
+            await session.flush()
+        except IntegrityError as error:  # the receipt's unique key: cheaper than looking first
+            if _is_duplicate_receipt(error):
+                raise DuplicateReceipt(field="receiptNumber") from None
+            raise
+        rows = [
+            {
+                "id": new_id(), "member_id": purchase.member_id, "purchase_id": purchase.id,
+                "sku": line.sku, "category": line.category, "quantity": line.quantity,
+                "amount": line.amount,
+            }
             for line in lines
             if line.sku
-        )
+        ]  # fmt: skip
+        if rows:  # one statement, no objects: nothing reads the lines back in this transaction
+            await session.execute(_INSERT_LINES, rows)
         posting = ledger_service.Posting(
             actor_kind="staff",
             actor_id=staff.staff_id,
-            store_id=store.id,
+            store_id=checkout.store_id,
             rules_version=rules.version,
             now=now,
             idempotency_key=key,
         )
-        where = f"{store.name}, receipt {receipt_number}"
+        where = f"{store_name}, receipt {receipt_number}"
         if quote.points_to_redeem:
             await ledger_service.spend(
                 session, account, posting, points=quote.points_to_redeem, kind=EntryKind.REDEEM,
                 description=f"Paid with points at {where}", purchase_id=purchase.id,
             )  # fmt: skip
         await ledger_service.earn(
-            session, account, posting, points=quote.points_to_earn, kind=EntryKind.EARN,
-            description=f"Purchase at {where}", pending_days=rules.pending_days,
-            expiry_days=rules.expiry_days, purchase_id=purchase.id, qualifying=quote.base_points,
+            session, account, posting, points=quote.points_to_earn - quote.offer_points,
+            kind=EntryKind.EARN, description=f"Purchase at {where}",
+            pending_days=rules.pending_days, expiry_days=rules.expiry_days,
+            purchase_id=purchase.id, qualifying=quote.base_points,
         )  # fmt: skip
+        if quote.applied_offers:
+            await offers_service.earn_offers(
+                session, account, posting, rules, offers, quote.applied_offers,
+                purchase_id=purchase.id, where=where,
+            )  # fmt: skip
         upgraded = await tiers_service.upgrade_after_purchase(session, rules, account, now=now)
         purchase.tier_after = account.tier_code
+        await referrals_service.settle_referral(
+            session, rules, account, purchase_id=purchase.id, amount_paid=quote.amount_due, now=now
+        )  # the buyer's pending referral, if this purchase qualifies
+        # After the referral (which may lock the referrer's account: accounts before totals, or
+        # two tills could deadlock), before anything else flushes: the account's purchase
+        # times ride on its one UPDATE.
+        await stats_service.record_movement(
+            session, at=now, store_id=checkout.store_id, account=account,
+            issued=quote.points_to_earn, redeemed=quote.points_to_redeem,
+            expired=-lapsed.points if lapsed else 0, purchases=1, amount=quote.amount_due,
+        )  # fmt: skip
+        announced = {
+            "purchaseId": str(purchase.id), "storeId": str(checkout.store_id),
+            "storeName": store_name, "receiptNumber": receipt_number, "amountPaid": quote.amount_due,
+            "currency": rules.currency, "available": account.available, "pending": account.pending,
+        }  # fmt: skip
+        if quote.points_to_redeem:
+            await outbox_service.record(
+                session, type=EventType.POINTS_REDEEMED, member_id=account.member_id,
+                data={**announced, "points": quote.points_to_redeem, "discount": quote.discount},
+                at=now,
+            )  # fmt: skip
+        if quote.points_to_earn:
+            await outbox_service.record(
+                session, type=EventType.POINTS_EARNED, member_id=account.member_id,
+                data={**announced, "points": quote.points_to_earn}, at=now,
+            )  # fmt: skip
         session.add(account)
+        await live_service.announce_balance(session, account, live_service.Reason.PURCHASE)
         receipt = PurchaseReceipt(
             purchase_id=purchase.id,
             receipt_number=receipt_number,
@@ -373,6 +496,8 @@ async def complete_purchase(
             available=account.available,
             pending=account.pending,
             tier_changed=upgraded,
+            offer_discount=quote.offer_discount,
+            applied_offers=quote.applied_offers,
         )
         await idempotency.remember(
             session, member_id=account.member_id, scope=scope, key=key,
@@ -436,19 +561,20 @@ async def refund_purchase(
             restored_before=purchase.points_restored,
             qualifying_reversed_before=purchase.qualifying_reversed,
         )
-        store = await stores_service.get_store(session, purchase.store_id)
+        store_name = await stores_service.store_name(session, purchase.store_id)
         posting = ledger_service.Posting(
             actor_kind="staff",
             actor_id=staff.staff_id,
-            store_id=store.id,
+            store_id=purchase.store_id,
             rules_version=purchase.rules_version,
             now=now,
             idempotency_key=key,
         )
-        where = f"Refund at {store.name}, receipt {purchase.receipt_number}"
+        where = f"Refund at {store_name}, receipt {purchase.receipt_number}"
         rules = await program_service.current_rules(session)
+        lapsed = None
         if split.points_reversed:  # lapsed points are gone before any is taken back
-            await ledger_service.expire_lapsed(
+            lapsed = await ledger_service.expire_lapsed(
                 session, account, rules_version=rules.version, now=now
             )
         if split.points_reversed or split.qualifying_reversed:
@@ -480,9 +606,29 @@ async def refund_purchase(
         session.add(refund)
         await tiers_service.revert_upgrade_after_refund(
             session, rules, account, tier_before=purchase.tier_before,
-            tier_after=purchase.tier_after, now=now,
+            tier_after=purchase.tier_after, tier_year_ends_before=purchase.tier_year_ends_before,
+            now=now,
+        )  # fmt: skip
+        await stats_service.record_movement(
+            session, at=now, store_id=purchase.store_id, account=account,
+            issued=-split.points_reversed, redeemed=-split.points_restored,
+            expired=-lapsed.points if lapsed else 0, amount=-amount.amount,
         )  # fmt: skip
         session.add(account)
+        if split.points_reversed or split.points_restored:
+            await outbox_service.record(
+                session, type=EventType.POINTS_REVERSED, member_id=account.member_id,
+                data={
+                    "purchaseId": str(purchase.id), "refundId": str(refund.id),
+                    "storeId": str(purchase.store_id), "storeName": store_name,
+                    "amount": amount.amount,
+                    "currency": purchase.currency, "pointsReversed": split.points_reversed,
+                    "pointsRestored": split.points_restored, "available": account.available,
+                    "pending": account.pending,
+                },
+                at=now,
+            )  # fmt: skip
+        await live_service.announce_balance(session, account, live_service.Reason.REFUND)
         receipt = RefundReceipt(
             refund_id=refund.id,
             purchase_id=purchase.id,

@@ -11,12 +11,14 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
 from app.auth import service as auth_service
 from app.auth.tokens import TokenInvalid
 from app.graphql.context import Context, Services
 from app.graphql.extensions import classify
+from app.graphql.live import MemberSocketHandler
 from app.graphql.loaders import build_loaders
 from app.graphql.schema import build_schema
 
@@ -24,12 +26,17 @@ _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
 class LoyaltyGraphQL(GraphQL[Context, None]):
+    # Subscriptions: graphql-transport-ws only, the token in connection_init (see the handler).
+    graphql_transport_ws_handler_class = MemberSocketHandler
+
     def __init__(self, services: Services) -> None:
         settings = services.settings
         super().__init__(
             build_schema(settings),
             graphql_ide=None if settings.is_production else "graphiql",
             allow_queries_via_get=False,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            allowed_origins=settings.cors_origins,  # browsers on other origins, as for CORS
         )
         self.services = services
 
@@ -69,8 +76,9 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
             else:
                 try:
                     actor = await auth_service.actor_for_token(
-                        self.services.db, self.services.settings, self.services.clock, token.strip()
-                    )
+                        self.services.db, self.services.settings, self.services.clock,
+                        token.strip(), cache=self.services.actor_cache,
+                    )  # fmt: skip
                 except TokenInvalid:
                     auth_error = "The access token is invalid or has expired. Refresh the session."
         context = Context(

@@ -21,6 +21,7 @@ from app.graphql.errors import (
     user_errors,
 )
 from app.graphql.members import LedgerEntry, Offer
+from app.graphql.offers import AppliedOffer
 from app.graphql.permissions import IsStaff
 from app.graphql.program import Money, MoneyInput
 from app.kit.money import Money as DomainMoney
@@ -55,7 +56,8 @@ class PurchaseQuote:
     points_to_redeem: int
     discount: Money
     amount_due: Money
-    applied_offers: list[Offer]
+    offer_discount: Money = strawberry.field(description="What offers took off the total.")
+    applied_offers: list[AppliedOffer]
 
 
 @strawberry.type
@@ -79,6 +81,8 @@ class PurchaseReceipt:
     amount_due: Money
     balance: PointsBalance
     tier_changed: bool
+    offer_discount: Money = strawberry.field(description="What offers took off the total.")
+    applied_offers: list[AppliedOffer]
 
     @classmethod
     def of(cls, receipt: checkout_service.PurchaseReceipt) -> PurchaseReceipt:
@@ -92,6 +96,8 @@ class PurchaseReceipt:
             amount_due=Money(amount=receipt.amount_due, currency=receipt.currency),
             balance=PointsBalance(available=receipt.available, pending=receipt.pending),
             tier_changed=receipt.tier_changed,
+            offer_discount=Money(amount=receipt.offer_discount, currency=receipt.currency),
+            applied_offers=[AppliedOffer.of(o, receipt.currency) for o in receipt.applied_offers],
         )
 
 
@@ -196,7 +202,7 @@ class CheckoutQuery:
     ) -> PurchaseQuoteResult:
         ctx = info.context
         result = await checkout_service.purchase_quote(
-            ctx.db, ctx.actor, ctx.clock, _command(input)
+            ctx.db, ctx.actor, ctx.clock, _command(input), rules_cache=ctx.services.rules_cache
         )
         quote, currency = result.quote, result.currency
         return PurchaseQuote(
@@ -204,7 +210,8 @@ class CheckoutQuery:
             points_to_redeem=quote.points_to_redeem,
             discount=Money(amount=quote.discount, currency=currency),
             amount_due=Money(amount=quote.amount_due, currency=currency),
-            applied_offers=[],
+            offer_discount=Money(amount=quote.offer_discount, currency=currency),
+            applied_offers=[AppliedOffer.of(o, currency) for o in quote.applied_offers],
         )
 
 
@@ -221,13 +228,14 @@ class CheckoutMutation:
         ctx = info.context
         secret = ctx.settings.member_code_secret.get_secret_value().encode()
         opened = await checkout_service.scan_member_code(
-            ctx.db, ctx.actor, ctx.clock, secret, code=code, store_id=str(store_id)
-        )
+            ctx.db, ctx.actor, ctx.clock, secret, code=code, store_id=str(store_id),
+            rules_cache=ctx.services.rules_cache,
+        )  # fmt: skip
         rules = await ctx.rules()
         tier = rules.tier(opened.tier_code)
         async with ctx.reading() as session:
             offers = await offers_service.list_member_offers(
-                session, rules, member_id=opened.member.id, tier_code=opened.tier_code,
+                session, rules, member=opened.member, tier_code=opened.tier_code,
                 now=ctx.clock.now(), first=20, after=None,
             )  # fmt: skip
         return Checkout(
@@ -251,7 +259,7 @@ class CheckoutMutation:
     ) -> CompletePurchaseResult:
         ctx = info.context
         receipt = await checkout_service.complete_purchase(
-            ctx.db, ctx.actor, ctx.clock, _command(input)
+            ctx.db, ctx.actor, ctx.clock, _command(input), rules_cache=ctx.services.rules_cache
         )
         return PurchaseReceipt.of(receipt)
 

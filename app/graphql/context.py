@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.actors import Actor
 from app.auth.passwords import PasswordHasher
+from app.auth.service import ActorCache
 from app.clock import Clock
 from app.db import Database
 from app.program import service as program_service
@@ -28,6 +29,7 @@ class Services:
     clock: Clock
     hasher: PasswordHasher
     rules_cache: program_service.RulesCache = field(default_factory=program_service.RulesCache)
+    actor_cache: ActorCache = field(default_factory=ActorCache)
 
 
 @dataclass

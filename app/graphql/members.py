@@ -15,6 +15,7 @@ from app.graphql.errors import ForbiddenError, InvalidInputError, NotFoundError,
 from app.graphql.pagination import Connection, connection
 from app.graphql.permissions import IsMember
 from app.graphql.program import Tier
+from app.graphql.wallet import WalletPass, wallet_pass_of
 from app.kit import qr
 from app.kit.pagination import InvalidCursor, InvalidPageSize
 from app.ledger import models as ledger_models
@@ -237,7 +238,13 @@ class Member:
         payload = members_service.static_code_for(self.row, secret)
         return WalletCode(payload=payload, svg=qr.svg(payload))
 
-    @strawberry.field(description="Offers valid now that this member may use.")
+    @strawberry.field(description="The member's card for Apple Wallet and Google Wallet.")
+    async def wallet_pass(self, info: strawberry.Info[Context, None]) -> WalletPass:
+        return await wallet_pass_of(info, self.row.id)
+
+    @strawberry.field(
+        description="Offers this member may use now, best fit first, each with its reason."
+    )
     async def offers(
         self, info: strawberry.Info[Context, None], first: int = 10, after: str | None = None
     ) -> Connection[Offer]:
@@ -249,7 +256,7 @@ class Member:
                 page = await offers_service.list_member_offers(
                     session,
                     rules,
-                    member_id=self.row.id,
+                    member=self.row,
                     tier_code=account.tier_code,
                     now=ctx.clock.now(),
                     first=first,

@@ -40,6 +40,9 @@ class Tier:
     qualifying_threshold: int
     earn_multiplier: Decimal = strawberry.field(description="1.25 earns 25 % more; exact.")
     benefits: list[str]
+    early_access_days: int = strawberry.field(
+        description="Offers open to this tier this many days before their start; 0: none."
+    )
 
     @classmethod
     def of(cls, tier: program_rules.Tier) -> Tier:
@@ -49,6 +52,7 @@ class Tier:
             qualifying_threshold=tier.threshold,
             earn_multiplier=tier.earn_multiplier,
             benefits=list(tier.benefits),
+            early_access_days=tier.early_access_days,
         )
 
 
@@ -153,6 +157,9 @@ class SetTierInput:
     qualifying_threshold: int
     earn_multiplier: Decimal
     benefits: list[str] = strawberry.field(default_factory=list)
+    early_access_days: int = strawberry.field(
+        default=0, description="Offers open to this tier this many days early: 0 to 90."
+    )
 
 
 UpdateProgramResult = Annotated[
@@ -243,6 +250,7 @@ class ProgramMutation:
             threshold=input.qualifying_threshold,
             multiplier_percent=_multiplier_percent(input.earn_multiplier),
             benefits=tuple(b.strip() for b in input.benefits),
+            early_access_days=input.early_access_days,
         )
         rules = await program_service.set_tier(ctx.db, ctx.actor, ctx.clock, tier)
         ctx.services.rules_cache.clear()

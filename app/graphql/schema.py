@@ -18,22 +18,53 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from app.graphql.admin_members import AdminMembersQuery
 from app.graphql.auth import AuthMutation
 from app.graphql.checkout import CheckoutMutation, CheckoutQuery
 from app.graphql.extensions import RequestLifecycle, log_errors
+from app.graphql.live import LiveSubscription, SubscriptionsOverSockets
 from app.graphql.members import MembersMutation, MembersQuery
+from app.graphql.notifications import NotificationsMutation
+from app.graphql.offers import OffersMutation
 from app.graphql.program import ProgramMutation, ProgramQuery
+from app.graphql.rewards import RewardsMutation, RewardsQuery
 from app.graphql.staff import StaffMutation, StaffQuery
+from app.graphql.stats import SCALARS, StatsQuery
+from app.graphql.webhooks import WebhooksMutation, WebhooksQuery
 from app.settings import Settings
 
 
 @strawberry.type
-class Query(MembersQuery, StaffQuery, ProgramQuery, CheckoutQuery):
+class Query(
+    MembersQuery,
+    StaffQuery,
+    ProgramQuery,
+    CheckoutQuery,
+    RewardsQuery,
+    WebhooksQuery,
+    StatsQuery,
+    AdminMembersQuery,
+):
     pass
 
 
 @strawberry.type
-class Mutation(AuthMutation, MembersMutation, StaffMutation, ProgramMutation, CheckoutMutation):
+class Mutation(
+    AuthMutation,
+    MembersMutation,
+    StaffMutation,
+    ProgramMutation,
+    CheckoutMutation,
+    OffersMutation,
+    RewardsMutation,
+    NotificationsMutation,
+    WebhooksMutation,
+):
+    pass
+
+
+@strawberry.type
+class Subscription(LiveSubscription):
     pass
 
 
@@ -56,6 +87,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     extensions: list[Any] = [
         RequestLifecycle,
+        SubscriptionsOverSockets,
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=1024),
         lambda: AddValidationRules(limits),
@@ -66,6 +98,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return LoyaltySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     )

@@ -8,7 +8,9 @@ Invariants (`loyalty verify-ledger` proves them for every member):
 - available = the remaining points of released lots - debt (debt: points a refund took back
   after the member had spent them; later earnings repay it first);
 - every lot: 0 <= remaining <= points, and remaining = points + the sum of its movements;
-- the entries of a member form a hash chain with consecutive sequence numbers.
+- the entries of a member form a hash chain with consecutive sequence numbers;
+- qualifying_total = the sum of the entries' qualifying points; no lot with points left expires
+  before next_expiry_at (which is set whenever such a lot exists).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import BigInteger, Index, UniqueConstraint, true
+from sqlalchemy import BigInteger, Index, UniqueConstraint, false, true
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
@@ -30,20 +32,39 @@ class EntryKind:
     RESTORE = "RESTORE"  # redeemed points given back by a refund
     ADJUST = "ADJUST"  # an operator's correction, with a reason
     EXPIRE = "EXPIRE"  # lots past their date
+    REWARD = "REWARD"  # points spent on a reward from the catalog (a voucher)
+    DONATION = "DONATION"  # points given to a cause
+    REFERRAL = "REFERRAL"  # the referral bonus, to the referrer and to the new member
+    BIRTHDAY = "BIRTHDAY"  # the birthday bonus, once a year
+    OFFER = "OFFER"  # points an offer gave on a purchase (beside its EARN entry)
 
 
 class MemberAccount(SQLModel, table=True):
     __tablename__ = "member_accounts"
-
     member_id: uuid.UUID = Field(foreign_key="members.id", primary_key=True)
     available: int = Field(default=0, sa_type=BigInteger)
     pending: int = Field(default=0, sa_type=BigInteger)
     debt: int = Field(default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
     lifetime_earned: int = Field(default=0, sa_type=BigInteger)
     tier_code: str = Field(max_length=20, index=True)
-    tier_year_ends_at: dt.datetime = Field(sa_type=UTCDateTime)
+    tier_year_ends_at: dt.datetime = Field(sa_type=UTCDateTime, index=True)  # tier review
     entry_count: int = Field(default=0, sa_type=BigInteger)  # the sequence of the last entry
     last_entry_hash: str = Field(default="", max_length=64)
+    # Summaries the till reads instead of scanning lots and entries on every purchase:
+    # no lot with points left expires before `next_expiry_at` (a lower bound; None: no such lot),
+    # and `qualifying_total` is the sum of every entry's qualifying points (an upper bound of
+    # the rolling tier window's).
+    next_expiry_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    qualifying_total: int = Field(
+        default=0, sa_type=BigInteger, sa_column_kwargs={"server_default": "0"}
+    )
+    # The member signed up with a referral code that no purchase has settled yet (app/referrals):
+    # every other purchase skips the referral lookup.
+    referral_pending: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    # The member's last two purchases (app/stats sets them with the purchase's totals, and moves
+    # its per-day count of them, `daily_totals.last_buyers`/`prev_buyers`, in the same upsert).
+    last_purchase_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    prev_purchase_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     version: int = Field(default=0, sa_type=BigInteger)
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(sa_type=UTCDateTime)

@@ -26,7 +26,11 @@ from app.kit.hashing import GENESIS, chain_hash
 from app.kit.ids import new_id, parse_id
 from app.kit.pagination import Page
 from app.ledger.models import EntryKind, LedgerEntry, LotMovement, MemberAccount, PointLot
+from app.live import service as live_service
+from app.outbox import service as outbox_service
+from app.outbox.events import EventType
 from app.program import service as program_service
+from app.stats import service as stats_service
 
 EXPIRING_SOON_DAYS = 30
 
@@ -90,6 +94,29 @@ async def accounts_by_member(
     return {account.member_id: account for account in rows.all()}
 
 
+@dataclass(frozen=True, slots=True)
+class AccountStanding:
+    member_id: uuid.UUID
+    tier_code: str
+    last_purchase_at: dt.datetime | None
+
+
+async def standings_after(
+    session: AsyncSession, *, after: uuid.UUID | None, limit: int
+) -> list[AccountStanding]:
+    """A batch of accounts' tier and last purchase, in member id order after `after` (the
+    primary key), without loading the rows: jobs that visit every member walk them with this."""
+    query = select(
+        col(MemberAccount.member_id),
+        col(MemberAccount.tier_code),
+        col(MemberAccount.last_purchase_at),
+    )
+    if after is not None:
+        query = query.where(col(MemberAccount.member_id) > after)
+    query = query.order_by(col(MemberAccount.member_id)).limit(limit)
+    return [AccountStanding(*row) for row in (await session.execute(query)).all()]
+
+
 async def expiring_soon(
     session: AsyncSession, member_id: uuid.UUID, *, now: dt.datetime, days: int = EXPIRING_SOON_DAYS
 ) -> list[ExpiringPoints]:
@@ -109,12 +136,26 @@ async def expiring_soon(
     return [ExpiringPoints(int(points), expires_at) for expires_at, points in rows.all()]
 
 
-async def lapsed_points(session: AsyncSession, member_id: uuid.UUID, *, now: dt.datetime) -> int:
+def may_have_lapsed(account: MemberAccount, now: dt.datetime) -> bool:
+    """Whether a lot of the member's may be past its date: almost never, so the till need not
+    look (the account keeps a lower bound of its lots' expiry dates)."""
+    return account.next_expiry_at is not None and account.next_expiry_at <= now
+
+
+def _expiry_bound(account: MemberAccount, expires_at: dt.datetime) -> None:
+    """A lot with points left expiring at `expires_at` exists (new, or given points back)."""
+    if account.next_expiry_at is None or expires_at < account.next_expiry_at:
+        account.next_expiry_at = expires_at
+
+
+async def lapsed_points(session: AsyncSession, account: MemberAccount, *, now: dt.datetime) -> int:
     """Available points in lots past their date that no expiry has taken yet: what
     `expire_lapsed` would take from `available` before a redemption."""
+    if not may_have_lapsed(account, now):
+        return 0
     total = await session.scalar(
         select(func.coalesce(func.sum(col(PointLot.remaining)), 0)).where(
-            col(PointLot.member_id) == member_id,
+            col(PointLot.member_id) == account.member_id,
             col(PointLot.remaining) > 0,
             col(PointLot.released).is_(True),
             col(PointLot.expires_at) <= now,
@@ -221,6 +262,7 @@ def _append(
     """Append an entry after the account's balances were changed by `points`."""
     account.entry_count += 1
     account.version += 1
+    account.qualifying_total += qualifying
     account.updated_at = posting.now
     entry = LedgerEntry(
         id=new_id(),
@@ -304,6 +346,7 @@ async def earn(
             created_at=posting.now,
         )
         session.add(lot)
+        _expiry_bound(account, lot.expires_at)
         if repaid:
             await session.flush()
             session.add(
@@ -486,6 +529,8 @@ async def give_back(
             left -= part
     if left:
         raise RuntimeError(f"cannot return {points} points to the lots of purchase {purchase_id}")
+    for lot, _ in moves:
+        _expiry_bound(account, lot.expires_at)
     account.available += sum(part for lot, part in moves if lot.released)
     account.pending += sum(part for lot, part in moves if not lot.released)
     entry = _append(
@@ -533,16 +578,35 @@ async def expire_due(
         description=f"{total} points expired",
     )
     await _record_moves(session, account, entry, [(lot, -lot.remaining) for lot in lots])
+    account.next_expiry_at = await session.scalar(
+        select(func.min(col(PointLot.expires_at))).where(
+            col(PointLot.member_id) == account.member_id, col(PointLot.remaining) > 0
+        )
+    )
+    await outbox_service.record(
+        session, type=EventType.POINTS_EXPIRED, member_id=account.member_id,
+        data={"entryId": str(entry.id), "points": total, "available": account.available,
+              "pending": account.pending},
+        at=posting.now,
+    )  # fmt: skip
     return entry
 
 
 async def expire_lapsed(
-    session: AsyncSession, account: MemberAccount, *, rules_version: int, now: dt.datetime
+    session: AsyncSession,
+    account: MemberAccount,
+    *,
+    rules_version: int,
+    now: dt.datetime,
+    trust_bound: bool = True,
 ) -> LedgerEntry | None:
     """Expire the member's lots past their date now, as the expiry job would (one EXPIRE entry by
     the system). A use case that takes points (redeem, take back, a negative adjustment) calls it
     first, so that it never spends points that have lapsed, whether or not the job has reached
-    this member yet: the outcome does not depend on which of the two runs first."""
+    this member yet: the outcome does not depend on which of the two runs first. The till
+    trusts the account's expiry bound to skip the lookup; the expiry job does not."""
+    if trust_bound and not may_have_lapsed(account, now):
+        return None
     posting = Posting(
         actor_kind="system", actor_id=None, store_id=None, rules_version=rules_version, now=now
     )
@@ -674,18 +738,31 @@ async def adjust_points(
             idempotency_key=key,
         )
         description = f"Adjustment: {cleaned}"
+        lapsed = None
         if points > 0:
             entry = await earn(
                 session, account, posting, points=points, kind=EntryKind.ADJUST,
                 description=description, pending_days=0, expiry_days=rules.expiry_days,
             )  # fmt: skip
         else:
-            await expire_lapsed(session, account, rules_version=rules.version, now=now)
+            lapsed = await expire_lapsed(session, account, rules_version=rules.version, now=now)
             entry = await spend(
                 session, account, posting, points=-points, kind=EntryKind.ADJUST,
                 description=description,
             )  # fmt: skip
+        await stats_service.record_movement(
+            session, at=now, store_id=None, account=account, issued=points,
+            expired=-lapsed.points if lapsed else 0,
+        )  # fmt: skip
         session.add(account)
+        await live_service.announce_balance(session, account, live_service.Reason.ADJUSTMENT)
+        await outbox_service.record(
+            session, type=EventType.POINTS_ADJUSTED, member_id=target,
+            data={"entryId": str(entry.id), "points": points, "reason": cleaned,
+                  "by": str(actor.staff_id), "available": account.available,
+                  "pending": account.pending},
+            at=now,
+        )  # fmt: skip
         result = AdjustmentResult(
             entry_id=entry.id,
             kind=entry.kind,
@@ -699,3 +776,30 @@ async def adjust_points(
             digest=digest, result=result.to_json(), now=now,
         )  # fmt: skip
     return result
+
+
+async def lots_expiring(
+    session: AsyncSession,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[PointLot]:
+    """A batch of lots with points left that expire in (start, end], in (expires_at, id) order
+    after `after` (for the expiry reminders)."""
+    query = select(PointLot).where(
+        col(PointLot.expires_at) > start,
+        col(PointLot.expires_at) <= end,
+        col(PointLot.remaining) > 0,
+    )
+    if after is not None:
+        at, lot_id = after
+        query = query.where(
+            (col(PointLot.expires_at) > at)
+            | (and_(col(PointLot.expires_at) == at, col(PointLot.id) > lot_id))
+        )
+    rows = await session.scalars(
+        query.order_by(col(PointLot.expires_at), col(PointLot.id)).limit(limit)
+    )
+    return list(rows.all())

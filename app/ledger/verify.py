@@ -3,11 +3,13 @@
 For each member: the cached balances equal the entries and the lots (less the debt); no lot is
 below zero or above its size, and each lot's remaining equals its points plus its movements;
 the entries form an unbroken hash chain ending at the account's last hash; every purchase's
-points equal the entries written for it.
+points equal the entries written for it; every voucher, donation, referral and birthday bonus
+names the one entry that moved its points.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,6 +24,8 @@ from app.db import Database
 from app.kit.hashing import GENESIS, chain_hash
 from app.ledger.models import EntryKind, LedgerEntry, LotMovement, MemberAccount, PointLot
 from app.ledger.service import entry_fields
+from app.referrals import service as referrals_service
+from app.rewards import service as rewards_service
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +98,12 @@ async def _verify_batch(
     }
     released: dict[uuid.UUID, int] = defaultdict(int)
     pending: dict[uuid.UUID, int] = defaultdict(int)
+    soonest: dict[uuid.UUID, dt.datetime] = {}
     for lot in lots:
+        if lot.remaining > 0 and (
+            lot.member_id not in soonest or lot.expires_at < soonest[lot.member_id]
+        ):
+            soonest[lot.member_id] = lot.expires_at
         if lot.remaining < 0 or lot.remaining > lot.points:
             fail(
                 lot.member_id, "lot out of range", f"lot {lot.id}: {lot.remaining} of {lot.points}"
@@ -142,6 +151,21 @@ async def _verify_batch(
             )
         if account.debt < 0:
             fail(member, "negative debt", str(account.debt))
+        qualifying = sum(entry.qualifying for entry in chain)
+        if account.qualifying_total != qualifying:
+            fail(
+                member,
+                "qualifying total disagrees with the entries",
+                f"{account.qualifying_total} != {qualifying}",
+            )
+        if member in soonest and (
+            account.next_expiry_at is None or account.next_expiry_at > soonest[member]
+        ):
+            fail(
+                member,
+                "expiry bound is past a lot's expiry",
+                f"next expiry {account.next_expiry_at} > lot expiring {soonest[member]}",
+            )
         prev = GENESIS
         balance = 0
         for expected_seq, entry in enumerate(chain, start=1):
@@ -190,7 +214,9 @@ async def _verify_batch(
     sums: dict[tuple[uuid.UUID, str], int] = defaultdict(int)
     for entry in entries:
         if entry.purchase_id is not None:
-            sums[(entry.purchase_id, entry.kind)] += entry.points
+            # An offer's points are part of what its purchase earned, in entries of their own.
+            kind = EntryKind.EARN if entry.kind == EntryKind.OFFER else entry.kind
+            sums[(entry.purchase_id, kind)] += entry.points
     for purchase in purchases:
         checks = (
             (EntryKind.EARN, purchase.points_earned),
@@ -206,3 +232,10 @@ async def _verify_batch(
                     f"purchase {purchase.id} ({purchase.receipt_number}): {kind} "
                     f"{sums[(purchase.id, kind)]} != {expected}",
                 )
+
+    # Vouchers, donations, referral and birthday bonuses against their entries.
+    for member_id, rule, detail in [
+        *await rewards_service.spending_violations(session, ids, entries),
+        *await referrals_service.bonus_violations(session, ids, entries),
+    ]:
+        fail(member_id, rule, detail)

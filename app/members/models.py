@@ -3,24 +3,36 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import Index
+from sqlalchemy import Index, String
 from sqlmodel import Field, SQLModel
 
 from app.db import UTCDateTime
 from app.kit.ids import new_id
 
+# Search keys compare byte by byte on both databases (SQLite's BINARY; PostgreSQL's "C", whatever
+# the database's default collation), so that a prefix is one index range and the index gives the
+# order: the operator's member search (app/stats/queries.py).
+SEARCH_COLLATED = String(254).with_variant(String(254, collation="C"), "postgresql")
+
 
 class Member(SQLModel, table=True):
     __tablename__ = "members"
-    __table_args__ = (Index("ix_members_created_at_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_members_created_at_id", "created_at", "id"),
+        Index("ix_members_name_key", "name_key", "id"),
+        Index("ix_members_surname_key", "surname_key", "id"),
+    )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    email: str = Field(max_length=254, unique=True)  # normalized: trimmed, lower case
+    # normalized: trimmed, lower case; byte-wise order for prefix search
+    email: str = Field(sa_type=SEARCH_COLLATED, unique=True)
     password_hash: str = Field(max_length=255)
     first_name: str = Field(max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, max_length=20, index=True)  # E.164
-    birth_date: dt.date | None = None
+    birth_date: dt.date | None = Field(default=None, index=True)  # the birthday job's lookup
+    # When the birth date was last set: one entered just before the birthday waits a year.
+    birth_date_set_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     locale: str = Field(default="en", max_length=10)
     marketing_consent: bool = False
     card_number: str = Field(max_length=16, unique=True)
@@ -31,3 +43,8 @@ class Member(SQLModel, table=True):
     active: bool = True
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(sa_type=UTCDateTime)
+    # members_service.search_key of "first last" and of "last first" (None without a last name)
+    name_key: str = Field(
+        default="", sa_type=SEARCH_COLLATED, sa_column_kwargs={"server_default": ""}
+    )
+    surname_key: str | None = Field(default=None, sa_type=SEARCH_COLLATED)

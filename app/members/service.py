@@ -7,6 +7,7 @@ import re
 import secrets
 import unicodedata
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -28,6 +29,8 @@ from app.errors import (
 from app.kit import luhn
 from app.members import codes
 from app.members.models import Member
+from app.outbox import service as outbox_service
+from app.outbox.events import EventType
 
 CARD_PREFIX = "7"  # ISO/IEC 7812 major industry identifier 7: petroleum and other future use
 REFERRAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -122,6 +125,24 @@ def check_locale(value: str | None) -> str | None:
     return value
 
 
+def search_key(text: str) -> str:
+    """The form names are searched in (the operator's member search): compatibility-normalized,
+    accents dropped, case-folded, spaces collapsed; "José  ÅBERG" -> "jose aberg". Stored in
+    `Member.name_key` / `surname_key` and applied to the search text alike."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    bare = "".join(char for char in decomposed if unicodedata.category(char) != "Mn")
+    folded = unicodedata.normalize("NFC", bare.casefold())
+    return " ".join(folded.split())[:254]
+
+
+def set_search_keys(member: Member) -> None:
+    """Keep the member's name keys in step with its names (after every change of a name)."""
+    member.name_key = search_key(f"{member.first_name} {member.last_name or ''}")
+    member.surname_key = (
+        search_key(f"{member.last_name} {member.first_name}") if member.last_name else None
+    )
+
+
 # Joiners are format characters that real names need: Persian and Indic spellings (ZWNJ) and
 # emoji sequences (ZWJ); every other control, format, private or unassigned character is refused.
 _JOINERS = {"\u200c", "\u200d"}
@@ -139,6 +160,40 @@ def _has_control(value: str) -> bool:
 
 async def find_member(session: AsyncSession, member_id: uuid.UUID) -> Member | None:
     return await session.get(Member, member_id)
+
+
+async def find_members(
+    session: AsyncSession, member_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Member]:
+    """The members of these ids that exist, in one query."""
+    if not member_ids:
+        return {}
+    rows = await session.scalars(select(Member).where(col(Member.id).in_(set(member_ids))))
+    return {row.id: row for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDates:
+    joined_at: dt.datetime
+    birth_date: dt.date | None
+    active: bool
+
+
+async def find_member_dates(
+    session: AsyncSession, member_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, MemberDates]:
+    """When these members joined and were born, and whether they are active, in one query
+    without loading the rows (for jobs that visit many members)."""
+    if not member_ids:
+        return {}
+    rows = await session.execute(
+        select(col(Member.id), col(Member.created_at), col(Member.birth_date), col(Member.active))
+        .where(col(Member.id).in_(set(member_ids)))
+    )  # fmt: skip
+    return {
+        member_id: MemberDates(joined_at, birth_date, active)
+        for member_id, joined_at, birth_date, active in rows.all()
+    }
 
 
 async def find_member_by_email(session: AsyncSession, email: str) -> Member | None:
@@ -189,6 +244,7 @@ async def add_member(
         last_name=last_name,
         phone=phone,
         birth_date=birth_date,
+        birth_date_set_at=now if birth_date is not None else None,
         locale=locale,
         marketing_consent=new.marketing_consent,
         card_number=await _unused_card_number(session),
@@ -197,8 +253,23 @@ async def add_member(
         created_at=now,
         updated_at=now,
     )
+    set_search_keys(member)
     session.add(member)
     await session.flush()
+    await outbox_service.record(
+        session,
+        type=EventType.MEMBER_REGISTERED,
+        member_id=member.id,
+        data={
+            "email": member.email,
+            "firstName": member.first_name,
+            "lastName": member.last_name,
+            "locale": member.locale,
+            "marketingConsent": member.marketing_consent,
+            "referredBy": str(member.referred_by_id) if member.referred_by_id else None,
+        },
+        at=now,
+    )
     return member
 
 
@@ -221,6 +292,7 @@ async def _apply_profile(
     now: dt.datetime,
 ) -> Member:
     member = await get_member(session, actor, member_id)
+    shown_before = (member.first_name, member.last_name)
     if changes.first_name is not None:
         member.first_name = clean_name(changes.first_name, field="firstName", required=True) or ""
     if changes.last_name is not None or "lastName" in changes.clear:
@@ -228,14 +300,25 @@ async def _apply_profile(
     if changes.phone is not None or "phone" in changes.clear:
         member.phone = clean_phone(changes.phone)
     if changes.birth_date is not None or "birthDate" in changes.clear:
-        member.birth_date = check_birth_date(changes.birth_date, today=now.date())
+        birth_date = check_birth_date(changes.birth_date, today=now.date())
+        if birth_date != member.birth_date:
+            member.birth_date = birth_date
+            member.birth_date_set_at = now if birth_date is not None else None
     if changes.locale is not None:
         member.locale = check_locale(changes.locale) or member.locale
     if changes.marketing_consent is not None:
         member.marketing_consent = changes.marketing_consent
+    set_search_keys(member)
     member.updated_at = now
     session.add(member)
     await session.flush()
+    if (member.first_name, member.last_name) != shown_before:  # the wallet pass shows the name
+        await outbox_service.record(
+            session, type=EventType.MEMBER_UPDATED, member_id=member.id,
+            data={"changed": ["name"], "firstName": member.first_name,
+                  "lastName": member.last_name},
+            at=now,
+        )  # fmt: skip
     return member
 
 
@@ -250,12 +333,18 @@ async def revoke_wallet_code(
         member_id = actor.member_id
     async with db.transaction() as session:
         member = await get_member(session, actor, member_id)
+        now = clock.now()
         await session.execute(
             update(Member)
             .where(col(Member.id) == member.id)
-            .values(static_code_version=col(Member.static_code_version) + 1, updated_at=clock.now())
+            .values(static_code_version=col(Member.static_code_version) + 1, updated_at=now)
         )
         await session.refresh(member)
+        # Wallet passes carry the static code: they are refreshed with the new one.
+        await outbox_service.record(
+            session, type=EventType.MEMBER_UPDATED, member_id=member.id,
+            data={"changed": ["walletCode"]}, at=now,
+        )  # fmt: skip
         return member
 
 

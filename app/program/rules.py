@@ -22,19 +22,24 @@ class Tier:
     threshold: int  # qualifying points in the tier window
     multiplier_percent: int  # 125 = x1.25
     benefits: tuple[str, ...] = ()
+    # A benefit the rules apply: offers open to this tier this many days before their start.
+    early_access_days: int = 0
 
     @property
     def earn_multiplier(self) -> Decimal:
         return Decimal(self.multiplier_percent) / 100
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "code": self.code,
             "name": self.name,
             "threshold": self.threshold,
             "multiplier_percent": self.multiplier_percent,
             "benefits": list(self.benefits),
         }
+        if self.early_access_days:
+            data["early_access_days"] = self.early_access_days
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Tier:
@@ -44,6 +49,7 @@ class Tier:
             threshold=int(data["threshold"]),
             multiplier_percent=int(data["multiplier_percent"]),
             benefits=tuple(data.get("benefits", ())),
+            early_access_days=int(data.get("early_access_days", 0)),
         )
 
 
@@ -198,6 +204,8 @@ def check_tiers(tiers: tuple[Tier, ...]) -> None:
             raise InvalidInput(
                 "At most 20 benefits of at most 200 characters each.", field="benefits"
             )
+        if not 0 <= tier.early_access_days <= 90:
+            raise InvalidInput("Early access is 0 to 90 days.", field="earlyAccessDays")
     thresholds = [tier.threshold for tier in tiers]
     if thresholds != sorted(set(thresholds)):
         raise InvalidInput("Tier thresholds must rise strictly.", field="threshold")

@@ -64,8 +64,8 @@ def _to_row(rules: ProgramRules, *, now: dt.datetime, created_by: Any) -> Progra
 
 class RulesCache:
     """The current rules for reads, kept for `ttl_seconds` per process: the hottest reads
-    (MemberHome, the till's scan) need them on every request, and they change rarely. Writes do
-    not use it: they read the rules inside their own transaction."""
+    (MemberHome, the till) need them on every request, and they change rarely. A program change
+    clears it in the process that made it; the others see it within `ttl_seconds`."""
 
     def __init__(self, ttl_seconds: float = 5.0) -> None:
         self.ttl_seconds = ttl_seconds
@@ -82,6 +82,18 @@ class RulesCache:
     def clear(self) -> None:
         self._rules = None
         self._until = 0.0
+
+
+async def rules_for(session: AsyncSession, cache: RulesCache | None) -> ProgramRules:
+    """The current rules: from the process's short cache when one is given and fresh, else read
+    (and cached). The till's writes use it too: a new version reaches every server process within
+    the cache's TTL, and each purchase records the version it was computed with."""
+    if cache is not None and (rules := cache.fresh()) is not None:
+        return rules
+    rules = await current_rules(session)
+    if cache is not None:
+        cache.put(rules)
+    return rules
 
 
 async def current_rules(session: AsyncSession) -> ProgramRules:

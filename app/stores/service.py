@@ -71,6 +71,21 @@ async def get_store(session: AsyncSession, store_id: uuid.UUID) -> Store:
     return store
 
 
+_NAMES: dict[uuid.UUID, str] = {}
+
+
+async def store_name(session: AsyncSession, store_id: uuid.UUID) -> str:
+    """A store's name, from a per-process cache: names never change (there is no update), and
+    the till names the store in every entry's description."""
+    name = _NAMES.get(store_id)
+    if name is None:
+        name = (await get_store(session, store_id)).name
+        if len(_NAMES) >= 10_000:
+            _NAMES.clear()
+        _NAMES[store_id] = name
+    return name
+
+
 async def stores_by_ids(session: AsyncSession, ids: Iterable[uuid.UUID]) -> Sequence[Store]:
     wanted = list(set(ids))
     if not wanted:

@@ -10,18 +10,21 @@ fifth purchase of a till redeeming 100 points, a fresh receipt number and idempo
   scan (autocommit)   1 member by card number  2 the account  3 INSERT the checkout
   complete (one transaction: BEGIN ... COMMIT)
                       1 the checkout  2 the account FOR UPDATE  3 the idempotency record
-                      4 INSERT the purchase  5 INSERT its 3 lines (one statement)
-                      redeeming: 6 the oldest lots  7 UPDATE the lot  8 INSERT the lot movement
-                      9 INSERT the entries (earn, and redeem; one statement, hash-chained)
-                      10 INSERT the earned lot  11 UPDATE the account  12 INSERT the idempotency
-                      record
+                      4 the offers open now  5 INSERT the purchase  6 INSERT its 3 lines
+                      redeeming: the oldest lots, UPDATE the lot, INSERT the lot movement
+                      7 INSERT the entries (earn, and redeem; one statement, hash-chained)
+                      8 INSERT the earned lot  9 UPDATE the account (balances, chain end,
+                      qualifying total, expiry bound, last purchase times)  10 INSERT the
+                      outbox events (points.earned, points.redeemed)  11 upsert the day's
+                      totals (the store's and the program's row)  12 pg_notify the balance
+                      13 INSERT the idempotency record
 
-That is 3 + 11 statements with BEGIN and COMMIT (14 when redeeming). It writes what the app
+That is 3 + 15 statements with BEGIN and COMMIT (18 when redeeming). It writes what the app
 writes, hash chain included, so `loyalty verify-ledger` on the floor's database is clean too
 (run.sh checks it): the floor is a real ledger, not a shortcut. What it leaves out of the app's
-work: resolving the staff member of a token, the store and the program rules per request, the
-lapsed-points sums, the duplicate-receipt query, the tier check (a sum over the member's entries
-of the tier window). Prints one line for people and one `RESULT {json}` line, as load.py does.
+work: resolving the staff member of a token (the app caches it a few seconds), the program rules
+(cached too), the store's name (cached), the referral check. Prints one line for people and one
+`RESULT {json}` line, as load.py does.
 """
 
 from __future__ import annotations
@@ -176,6 +179,12 @@ async def complete(
         )  # fmt: skip
         if stored is not None:
             raise FloorError("the floor uses fresh keys only")
+        # The offers open now (the bench's program has none; the app asks the same question).
+        await conn.fetch(
+            "SELECT id FROM offers WHERE (ends_at IS NULL OR ends_at > $1) "
+            "AND (starts_at IS NULL OR starts_at <= $1)",
+            now,
+        )
         if account["debt"]:
             raise FloorError("the floor does not repay debts")
         # 100 points pay 1.00: one point is one cent. Earn 1 point per 1.00 paid.
@@ -280,11 +289,48 @@ async def complete(
                 new_id(), member_id, earned, now,
                 now + dt.timedelta(days=rules["expiry_days"]), entries[-1][0], purchase_id,
             )  # fmt: skip
+        expires_at = now + dt.timedelta(days=rules["expiry_days"])
         await conn.execute(
             "UPDATE member_accounts SET available = $2, lifetime_earned = lifetime_earned + $3, "
-            "entry_count = $4, last_entry_hash = $5, version = version + $6, updated_at = $7 "
-            "WHERE member_id = $1",
-            member_id, available, earned, seq, prev, len(entries), now,
+            "entry_count = $4, last_entry_hash = $5, version = version + $6, updated_at = $7, "
+            "qualifying_total = qualifying_total + $3, "
+            "next_expiry_at = CASE WHEN $3 > 0 THEN LEAST(next_expiry_at, $8) "
+            "ELSE next_expiry_at END, "
+            "prev_purchase_at = last_purchase_at, last_purchase_at = $7 WHERE member_id = $1",
+            member_id, available, earned, seq, prev, len(entries), now, expires_at,
+        )  # fmt: skip
+        # The events (points.redeemed, points.earned), the day's totals, the live update.
+        announced = {
+            "purchaseId": str(purchase_id), "storeId": str(store_id), "storeName": "Bench st.",
+            "receiptNumber": receipt_number, "amountPaid": paid, "currency": rules["currency"],
+            "available": available, "pending": account["pending"],
+        }  # fmt: skip
+        events = [("points.earned", {**announced, "points": earned})] if earned else []
+        if redeem:
+            events.insert(0, ("points.redeemed", {**announced, "points": redeem}))
+        if events:
+            await conn.execute(
+                "INSERT INTO outbox_events (id, type, occurred_at, member_id, data, fanned_out) "
+                f"VALUES {values(len(events), 6)}",
+                *[v for kind, data in events for v in (new_id(), kind, now, member_id,
+                                                        json.dumps(data), False)],
+            )  # fmt: skip
+        shard = member_id.int % 8
+        await conn.execute(
+            "INSERT INTO daily_totals (store_id, day, shard, joined, purchases, amount, issued, "
+            "redeemed, expired) VALUES ($1, $3, $4, 0, 1, $5, $6, $7, 0), "
+            "($2, $3, $4, 0, 1, $5, $6, $7, 0) ON CONFLICT (store_id, day, shard) DO UPDATE SET "
+            "purchases = daily_totals.purchases + EXCLUDED.purchases, "
+            "amount = daily_totals.amount + EXCLUDED.amount, "
+            "issued = daily_totals.issued + EXCLUDED.issued, "
+            "redeemed = daily_totals.redeemed + EXCLUDED.redeemed",
+            store_id, uuid.UUID(int=0), now.date(), shard, paid, earned, redeem,
+        )  # fmt: skip
+        await conn.execute(
+            "SELECT pg_notify('balance_changed', $1)",
+            json.dumps({"member": str(member_id), "available": available,
+                        "pending": account["pending"], "tier": account["tier_code"],
+                        "reason": "PURCHASE"}),
         )  # fmt: skip
         result = {
             "purchase_id": str(purchase_id), "receipt_number": receipt_number,

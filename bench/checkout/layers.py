@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import time
@@ -32,6 +33,7 @@ from app.checkout import service as checkout_service
 from app.clock import SystemClock
 from app.db import Database
 from app.kit.money import Money
+from app.program import service as program_service
 from app.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -47,10 +49,16 @@ async def run(seed: dict, purchases: int, warmup: int) -> None:
     statements: Counter[str] = Counter()
     current = ["-"]
 
-    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
-    def count(*_args: object) -> None:
-        statements[current[0]] += 1
+    show = bool(os.environ.get("LAYERS_SQL"))
 
+    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+    def count(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+        statements[current[0]] += 1
+        if show:
+            print(f"[{current[0]}] {' '.join(sql.split())[:160]}")
+
+    actors = auth_service.ActorCache()  # as the server keeps them
+    rules_cache = program_service.RulesCache()
     cashier = seed["cashiers"][0]
     login = await auth_service.login(
         db, settings, clock, PasswordHasher(settings), kind="staff", email=cashier["email"],
@@ -76,14 +84,16 @@ async def run(seed: dict, purchases: int, warmup: int) -> None:
                 cpu.clear(), wall.clear(), statements.clear()
             actor = await step(
                 "actor_for_token (x2: scan and complete)",
-                auth_service.actor_for_token(db, settings, clock, login.access_token),
+                auth_service.actor_for_token(db, settings, clock, login.access_token, cache=actors),
             )
-            await auth_service.actor_for_token(db, settings, clock, login.access_token)
+            await auth_service.actor_for_token(
+                db, settings, clock, login.access_token, cache=actors
+            )
             opened = await step(
                 "scan_member_code",
                 checkout_service.scan_member_code(
                     db, actor, clock, secret, code=rng.choice(seed["members"])["card_number"],
-                    store_id=seed["store_id"],
+                    store_id=seed["store_id"], rules_cache=rules_cache,
                 ),
             )  # fmt: skip
             total, lines = basket(rng)
@@ -108,7 +118,10 @@ async def run(seed: dict, purchases: int, warmup: int) -> None:
                 idempotency_key=str(uuid.uuid4()),
             )
             await step(
-                "complete_purchase", checkout_service.complete_purchase(db, actor, clock, command)
+                "complete_purchase",
+                checkout_service.complete_purchase(
+                    db, actor, clock, command, rules_cache=rules_cache
+                ),
             )
     finally:
         await db.dispose()

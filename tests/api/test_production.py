@@ -22,6 +22,11 @@ def production(settings):
         jwt_active_kid="prod-1",
         member_code_secret="m" * 40,
         public_base_url="https://loyalty.example.com",
+        apple_pass_type_id="pass.com.example.loyalty",
+        apple_team_id="ABCDE12345",
+        apple_pass_cert="/run/secrets/pass.pem",
+        apple_pass_key="/run/secrets/pass-key.pem",
+        apple_wwdr_cert="/run/secrets/wwdr.cer",
     )
 
 
@@ -44,7 +49,12 @@ def test_refuses_to_start_on_development_secrets(settings):
         "refusing to start in production: "
         "LOYALTY_JWT_KEYS['dev-1'] is the development default secret; "
         "LOYALTY_MEMBER_CODE_SECRET is the development default secret; "
-        "PUBLIC_BASE_URL must be an https:// address in production"
+        "PUBLIC_BASE_URL must be an https:// address in production; "
+        "APPLE_PASS_TYPE_ID is not set (Apple Wallet passes need it); "
+        "APPLE_TEAM_ID is not set (Apple Wallet passes need it); "
+        "APPLE_PASS_CERT is not set (Apple Wallet passes need it); "
+        "APPLE_PASS_KEY is not set (Apple Wallet passes need it); "
+        "APPLE_WWDR_CERT is not set (Apple Wallet passes need it)"
     )
 
 

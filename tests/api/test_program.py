@@ -293,6 +293,8 @@ REFUSED_TIERS = {
     "Cyrillic code": ({"code": "ЗОЛОТО"}, "code"),
     "blank name": ({"name": " "}, "name"),
     "empty benefit": ({"benefits": [""]}, "benefits"),
+    "early access of 91 days": ({"earlyAccessDays": 91}, "earlyAccessDays"),
+    "negative early access": ({"earlyAccessDays": -1}, "earlyAccessDays"),
 }
 
 
@@ -320,6 +322,38 @@ async def test_set_tier_refuses_bad_input(client, db, settings, clock):
         for name, (_, field) in REFUSED_TIERS.items()
     }
     assert public["data"]["program"] == DEFAULTS
+
+
+async def test_set_tier_gives_a_tier_early_access_and_a_change_without_it_takes_it_away(
+    client, db, settings, clock
+):
+    # given
+    token = await admin_token(db, settings, clock)
+    query = """
+    mutation SetTier($input: SetTierInput!) {
+      setTier(input: $input) {
+        __typename
+        ... on Program { tiers { code earlyAccessDays } }
+        ... on UserError { code message field }
+      }
+    }
+    """
+    gold = {"code": "GOLD", "name": "Gold", "qualifyingThreshold": 5000, "earnMultiplier": "1.5"}
+
+    # when
+    early = await gql(client, query, {"input": gold | {"earlyAccessDays": 3}}, token=token)
+    public = await gql(client, "{ program { tiers { code earlyAccessDays } } }")
+    plain = await gql(client, query, {"input": gold}, token=token)
+
+    # then: the input describes the whole tier: left out, early access is 0
+    assert early["data"]["setTier"]["tiers"][2] == {"code": "GOLD", "earlyAccessDays": 3}
+    assert public["data"]["program"]["tiers"] == [
+        {"code": "BRONZE", "earlyAccessDays": 0},
+        {"code": "SILVER", "earlyAccessDays": 0},
+        {"code": "GOLD", "earlyAccessDays": 3},
+        {"code": "PLATINUM", "earlyAccessDays": 0},
+    ]
+    assert plain["data"]["setTier"]["tiers"][2] == {"code": "GOLD", "earlyAccessDays": 0}
 
 
 async def test_remove_tier_nobody_holds(client, db, settings, clock):

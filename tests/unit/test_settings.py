@@ -21,6 +21,11 @@ PRODUCTION: dict[str, Any] = {
     "LOYALTY_JWT_KEYS": f'{{"2026-06": "{GOOD_JWT_SECRET}"}}',
     "LOYALTY_JWT_ACTIVE_KID": "2026-06",
     "LOYALTY_MEMBER_CODE_SECRET": GOOD_CODE_SECRET,
+    "APPLE_PASS_TYPE_ID": "pass.com.example.loyalty",
+    "APPLE_TEAM_ID": "ABCDE12345",
+    "APPLE_PASS_CERT": "/run/secrets/pass.pem",
+    "APPLE_PASS_KEY": "/run/secrets/pass-key.pem",
+    "APPLE_WWDR_CERT": "/run/secrets/wwdr.cer",
 }
 
 
@@ -82,7 +87,7 @@ def test_development_starts_on_the_development_defaults() -> None:
 
     # then
     assert result is None
-    assert len(settings.production_problems()) == 4
+    assert len(settings.production_problems()) == 9  # 4, and the 5 APPLE_* settings
 
 
 def test_good_production_configuration_passes() -> None:

@@ -173,6 +173,10 @@ async def test_run_all_releases_then_expires(db, settings, clock):
     assert [(r.name, r.members, r.points) for r in reports] == [
         ("release-pending", 1, 300),
         ("expire-points", 1, 100),
+        ("birthday-bonuses", 0, 0),
+        ("review-tiers", 0, 0),
+        ("remind-expiring-points", 0, 0),
+        ("announce-offers", 0, 0),
     ]
     assert await balance_of(db, ann.id) == ledger_service.Balance(available=0, pending=0)
     assert await balance_of(db, bob.id) == ledger_service.Balance(available=300, pending=0)

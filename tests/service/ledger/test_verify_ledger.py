@@ -156,6 +156,7 @@ async def test_finds_a_deleted_last_entry(db, settings, clock):
     assert await found(db) == [
         (bob, "lot disagrees with its movements"),
         (bob, "balance disagrees with the entries"),
+        (bob, "qualifying total disagrees with the entries"),
         (bob, "hash chain broken"),
         (bob, "purchase disagrees with its entries"),
     ]
@@ -178,6 +179,35 @@ async def test_finds_an_account_whose_last_hash_was_changed(db, settings, clock)
         f"member {life.ann.id}: hash chain broken: the account's last hash is not the hash of "
         "entry 8"
     ]
+
+
+async def test_finds_an_account_whose_qualifying_total_was_changed(db, settings, clock):
+    # given: the till trusts the total to skip the tier check
+    life = await busy(db, settings, clock)
+
+    # when
+    await tamper(
+        db,
+        "UPDATE member_accounts SET qualifying_total = qualifying_total - 1 WHERE member_id = :m",
+        m=life.ann.id,
+    )
+
+    # then
+    assert await found(db) == [(life.ann.id, "qualifying total disagrees with the entries")]
+
+
+async def test_finds_an_expiry_bound_past_a_lot_with_points_left(db, settings, clock):
+    # given: ann has a lot with points left; the till trusts the bound to skip lapsed lots
+    life = await busy(db, settings, clock)
+    assert (await account_of(db, life.ann.id)).next_expiry_at is not None
+
+    # when
+    await tamper(
+        db, "UPDATE member_accounts SET next_expiry_at = NULL WHERE member_id = :m", m=life.ann.id
+    )
+
+    # then
+    assert await found(db) == [(life.ann.id, "expiry bound is past a lot's expiry")]
 
 
 async def test_finds_an_account_whose_balance_was_changed(db, settings, clock):

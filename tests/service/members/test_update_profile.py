@@ -6,11 +6,13 @@ import datetime as dt
 import uuid
 
 import pytest
+from sqlalchemy import select
 
 from app.auth.actors import MemberActor, StaffActor, SystemActor
 from app.errors import DomainError
 from app.members import service as members_service
 from app.members.models import Member
+from app.outbox.models import OutboxEvent
 from tests.conftest import START
 from tests.support import create_member
 
@@ -138,3 +140,41 @@ async def test_a_member_of_an_unknown_id_is_not_found(db, clock):
 
     # then
     assert (raised.value.code, raised.value.field) == ("NOT_FOUND", "memberId")
+
+
+async def member_updates(db, member_id: uuid.UUID) -> list[dict]:
+    async with db.read() as session:
+        rows = await session.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.member_id == member_id, OutboxEvent.type == "member.updated")
+            .order_by(OutboxEvent.occurred_at)
+        )
+        return [event.data for event in rows]
+
+
+async def test_a_new_name_announces_the_change_for_the_wallet_pass(db, settings, clock):
+    # given
+    _, member = await create_member(db, settings, clock, last_name="Lee")
+
+    # when: the name changes once, then only the consent
+    for changes in (
+        members_service.ProfileChanges(first_name="Annie"),
+        members_service.ProfileChanges(marketing_consent=True),
+    ):
+        await members_service.update_profile(db, MemberActor(member.id), clock, changes)
+
+    # then: one event, for the name (the card shows it; consent is not on the card)
+    assert await member_updates(db, member.id) == [
+        {"changed": ["name"], "firstName": "Annie", "lastName": "Lee"}
+    ]
+
+
+async def test_a_revoked_wallet_code_announces_the_change(db, settings, clock):
+    # given
+    _, member = await create_member(db, settings, clock)
+
+    # when
+    await members_service.revoke_wallet_code(db, MemberActor(member.id), clock)
+
+    # then
+    assert await member_updates(db, member.id) == [{"changed": ["walletCode"]}]
