@@ -169,7 +169,8 @@ async def complete(
         member_id, store_id = checkout["member_id"], checkout["store_id"]
         account = await conn.fetchrow(
             "SELECT available, pending, debt, lifetime_earned, entry_count, last_entry_hash, "
-            "tier_code, version FROM member_accounts WHERE member_id = $1 FOR UPDATE",
+            "tier_code, version, last_purchase_at, prev_purchase_at FROM member_accounts "
+            "WHERE member_id = $1 FOR UPDATE",
             member_id,
         )
         stored = await conn.fetchrow(
@@ -315,17 +316,42 @@ async def complete(
                 *[v for kind, data in events for v in (new_id(), kind, now, member_id,
                                                         json.dumps(data), False)],
             )  # fmt: skip
+        # One upsert: the store's row and the program's, where the member also moves from the
+        # day of its old last (and previous) purchase to today's (the activity counts), in key
+        # order, in the member's shard: what `stats_service.record_movement` writes.
         shard = member_id.int % 8
+        today = now.date()
+        moves: dict[dt.date, list[int]] = {today: [1, 0]}
+        old_last, old_prev = account["last_purchase_at"], account["prev_purchase_at"]
+        if old_last is not None:
+            moves.setdefault(old_last.date(), [0, 0])[0] -= 1
+            moves.setdefault(old_last.date(), [0, 0])[1] += 1
+        if old_prev is not None:
+            moves.setdefault(old_prev.date(), [0, 0])[1] -= 1
+        program = uuid.UUID(int=0)
+        rows = [(store_id, today, 1, paid, earned, redeem, 0, 0)] + [
+            (program, day, *((1, paid, earned, redeem) if day == today else (0, 0, 0, 0)), *move)
+            for day, move in moves.items()
+            if day == today or any(move)
+        ]
+        rows.sort(key=lambda row: (row[0], row[1]))
         await conn.execute(
             "INSERT INTO daily_totals (store_id, day, shard, joined, purchases, amount, issued, "
-            "redeemed, expired) VALUES ($1, $3, $4, 0, 1, $5, $6, $7, 0), "
-            "($2, $3, $4, 0, 1, $5, $6, $7, 0) ON CONFLICT (store_id, day, shard) DO UPDATE SET "
+            "redeemed, expired, last_buyers, prev_buyers) VALUES "
+            + ", ".join(
+                f"(${8 * i + 1}, ${8 * i + 2}, {shard}, 0, ${8 * i + 3}, ${8 * i + 4}, "
+                f"${8 * i + 5}, ${8 * i + 6}, 0, ${8 * i + 7}, ${8 * i + 8})"
+                for i in range(len(rows))
+            )
+            + " ON CONFLICT (store_id, day, shard) DO UPDATE SET "
             "purchases = daily_totals.purchases + EXCLUDED.purchases, "
             "amount = daily_totals.amount + EXCLUDED.amount, "
             "issued = daily_totals.issued + EXCLUDED.issued, "
-            "redeemed = daily_totals.redeemed + EXCLUDED.redeemed",
-            store_id, uuid.UUID(int=0), now.date(), shard, paid, earned, redeem,
-        )  # fmt: skip
+            "redeemed = daily_totals.redeemed + EXCLUDED.redeemed, "
+            "last_buyers = daily_totals.last_buyers + EXCLUDED.last_buyers, "
+            "prev_buyers = daily_totals.prev_buyers + EXCLUDED.prev_buyers",
+            *[value for row in rows for value in row],
+        )
         await conn.execute(
             "SELECT pg_notify('balance_changed', $1)",
             json.dumps({"member": str(member_id), "available": available,
