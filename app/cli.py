@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import logging.config
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -38,6 +39,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from app.logs import logging_config
 
     settings = _settings()
+    if not settings.is_production and "public_base_url" not in settings.model_fields_set:
+        # Development: the links the API hands out (wallet passes) name this server.
+        os.environ["PUBLIC_BASE_URL"] = f"http://{args.host}:{args.port}"
+        settings = _settings()
     if settings.database_url == DEFAULT_DATABASE_URL or args.demo:
         # The embedded default needs no separate step: bring it to head before serving.
         asyncio.run(_migrate(settings, quiet=True))

@@ -7,6 +7,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlmodel import col
+
 from app.auth import service as auth_service
 from app.auth.actors import StaffActor, SystemActor
 from app.auth.passwords import PasswordHasher
@@ -18,6 +21,11 @@ from app.errors import EmailTaken
 from app.kit.money import Money
 from app.ledger import service as ledger_service
 from app.members import service as members_service
+from app.offers import rules as offer_rules
+from app.offers import service as offers_service
+from app.offers.models import Offer
+from app.rewards import service as rewards_service
+from app.rewards.models import Cause, Reward, RewardKind
 from app.settings import Settings
 from app.staff import service as staff_service
 from app.stores import service as stores_service
@@ -127,7 +135,56 @@ async def seed(
                 f"member {new.email}: purchase {receipt}, {result.points_earned} points earned, "
                 f"{result.points_redeemed} redeemed"
             )
+    await _catalog(db, clock, progress)
     return logins
+
+
+REWARDS = (
+    rewards_service.NewReward(
+        title="Free coffee", kind=RewardKind.FREE_PRODUCT, points_cost=300,
+        description="Any coffee, any size, at any of our stores.",
+    ),
+    rewards_service.NewReward(
+        title="Free croissant", kind=RewardKind.FREE_PRODUCT, points_cost=250, stock=50,
+        description="Fresh from the oven, while the batch lasts.",
+    ),
+)  # fmt: skip
+CAUSES = (
+    rewards_service.NewCause(
+        name="Trees for the city", description="Every 100 points plant a street tree."
+    ),
+)
+OFFERS = (
+    offer_rules.NewOffer(
+        title="Double points on coffee", kind="POINTS_MULTIPLIER", value=200,
+        description="Twice the points on every coffee line.", categories=("coffee",),
+    ),
+    offer_rules.NewOffer(
+        title="50 bonus points on 20.00 or more", kind="BONUS_POINTS", value=50,
+        description="Activate it, then spend 20.00 or more in one purchase.",
+        min_spend=2000, requires_activation=True, uses_per_member=1,
+    ),
+)  # fmt: skip
+
+
+async def _catalog(db: Database, clock: Clock, progress: Callable[[str], None]) -> None:
+    """Rewards, a cause and offers, so that every screen of the app has something to show."""
+    async with db.read() as session:
+        rewards = set(await session.scalars(select(col(Reward.title))))
+        causes = set(await session.scalars(select(col(Cause.name))))
+        offers = set(await session.scalars(select(col(Offer.title))))
+    for reward in REWARDS:
+        if reward.title not in rewards:
+            await rewards_service.create_reward(db, SYSTEM, clock, reward)
+        progress(f"reward {reward.title}: {'exists' if reward.title in rewards else 'created'}")
+    for cause in CAUSES:
+        if cause.name not in causes:
+            await rewards_service.create_cause(db, SYSTEM, clock, cause)
+        progress(f"cause {cause.name}: {'exists' if cause.name in causes else 'created'}")
+    for offer in OFFERS:
+        if offer.title not in offers:
+            await offers_service.create_offer(db, SYSTEM, clock, offer)
+        progress(f"offer {offer.title}: {'exists' if offer.title in offers else 'created'}")
 
 
 # Purchases at Main st. for each demo member: (receipt, [(sku, category, amount)], points redeemed).
