@@ -56,6 +56,36 @@ def test_ids_made_a_millisecond_apart_sort_in_creation_order() -> None:
     assert sorted(str(value) for value in made) == [str(value) for value in made]
 
 
+def test_ids_made_in_one_millisecond_sort_in_creation_order() -> None:
+    # when: many ids, most of them sharing a millisecond with the one before
+    made = [ids.new_id() for _ in range(2_000)]
+
+    # then
+    assert len({_millis(value) for value in made}) < len(made)
+    assert sorted(made) == made
+    assert all(value.version == 7 and value.variant == uuid.RFC_4122 for value in made)
+
+
+@pytest.mark.parametrize(
+    ("last", "expected"),
+    [
+        # rand_b plus one
+        (0x01A2_0928_BBE8_7EDA_83E9_011A_1B7F_B253, 0x01A2_0928_BBE8_7EDA_83E9_011A_1B7F_B254),
+        # rand_b full: carry into rand_a, rand_b from zero
+        (0x01A2_0928_BBE8_7EDA_BFFF_FFFF_FFFF_FFFF, 0x01A2_0928_BBE8_7EDB_8000_0000_0000_0000),
+        # both full: the next millisecond
+        (0x01A2_0928_BBE8_7FFF_BFFF_FFFF_FFFF_FFFF, 0x01A2_0928_BBE9_7000_8000_0000_0000_0000),
+    ],
+)
+def test_the_id_after_carries_and_keeps_version_and_variant(last: int, expected: int) -> None:
+    # when
+    after = ids._after(last)
+
+    # then
+    assert hex(after) == hex(expected)
+    assert uuid.UUID(int=after).version == 7
+
+
 def test_new_ids_are_unique() -> None:
     # when
     values = {ids.new_id() for _ in range(10_000)}
