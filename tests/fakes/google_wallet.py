@@ -18,8 +18,6 @@ Errors are Google's JSON: `{"error": {"code", "message", "status"}}`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import itertools
 import json
 import re
@@ -31,13 +29,14 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.local_server import LocalServer
 
 SCOPE = "https://www.googleapis.com/auth/wallet_object.issuer"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -105,13 +104,11 @@ class FakeGoogleWallet:
         self.account: ServiceAccountKey | None = None
         self._issued: dict[str, float] = {}
         self._counter = itertools.count(1)
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._port = 0
+        self._local = LocalServer()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return f"http://127.0.0.1:{self._local.port}"
 
     @property
     def token_uri(self) -> str:
@@ -164,25 +161,10 @@ class FakeGoogleWallet:
                 ),
             ]
         )
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", access_log=False
-        )
-        self._server = uvicorn.Server(config)
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.005)
-        self._port = self._server.servers[0].sockets[0].getsockname()[1]
+        await self._local.start(app)
 
     async def stop(self) -> None:
-        if self._server is None or self._task is None:
-            return
-        self._server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        self._server = None
+        await self._local.stop()
 
     async def __aenter__(self) -> FakeGoogleWallet:
         await self.start()
