@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -101,6 +101,16 @@ def after_commit(session: AsyncSession, callback: Callable[[], object]) -> None:
     """Call `callback` once the transaction of `session` (a `Database.transaction()`) has
     committed; never if it rolls back. Callbacks run in order and must not raise."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+async def core(session: AsyncSession) -> AsyncConnection:
+    """The connection of the session's transaction, for Core statements that write rows nothing
+    reads back as objects (append-only rows). Unlike `session.execute`, it flushes the session
+    only when new objects are pending (a row may refer to them), so that changes to a loaded
+    object (the account) reach the database in one UPDATE at the end."""
+    if session.new:
+        await session.flush()
+    return await session.connection()
 
 
 class Database:

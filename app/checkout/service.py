@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -21,7 +21,7 @@ from app.auth.actors import Actor, StaffActor, require_store
 from app.checkout import rules as till
 from app.checkout.models import Checkout, Purchase, PurchaseLine, Refund
 from app.clock import Clock
-from app.db import Database
+from app.db import Database, core
 from app.errors import (
     CheckoutExpired,
     CheckoutNotFound,
@@ -201,6 +201,10 @@ async def _usable_checkout(
     checkout = await session.get(Checkout, _id(raw_id, "checkoutId"))
     if checkout is None:
         raise CheckoutNotFound(field="checkoutId")
+    return _check_checkout(checkout, staff, now)
+
+
+def _check_checkout(checkout: Checkout, staff: StaffActor, now: dt.datetime) -> Checkout:
     if checkout.staff_id != staff.staff_id:
         raise CheckoutNotYours(field="checkoutId")
     require_store(staff, checkout.store_id, field="checkoutId")
@@ -209,7 +213,9 @@ async def _usable_checkout(
     return checkout
 
 
-async def _lock_account_of_checkout(session: AsyncSession, checkout_id: uuid.UUID) -> MemberAccount:
+async def _lock_account_of_checkout(
+    session: AsyncSession, checkout_id: uuid.UUID
+) -> tuple[Checkout, MemberAccount]:
     """The checkout (into the session) and its member's account, locked for this transaction as
     `ledger_service.lock_account` locks it, in one statement: the till's hottest path."""
     row = (
@@ -223,10 +229,18 @@ async def _lock_account_of_checkout(session: AsyncSession, checkout_id: uuid.UUI
     ).first()
     if row is None:
         raise CheckoutNotFound(field="checkoutId")
-    return row[1]
+    return row[0], row[1]
 
 
-_INSERT_LINES = insert(PurchaseLine.__table__)  # type: ignore[attr-defined]  # Core: one executemany
+# Built once (Core: no objects, one statement each).
+_INSERT_CHECKOUT = insert(Checkout.__table__)  # type: ignore[attr-defined]
+_INSERT_PURCHASE = insert(Purchase.__table__)  # type: ignore[attr-defined]
+_INSERT_LINES = insert(PurchaseLine.__table__)  # type: ignore[attr-defined]
+_SET_TIER_AFTER = (
+    update(Purchase.__table__)  # type: ignore[attr-defined]
+    .where(Purchase.__table__.c.id == bindparam("purchase_id"))  # type: ignore[attr-defined]
+    .values(tier_after=bindparam("new_tier"))
+)
 
 
 def _is_duplicate_receipt(error: IntegrityError) -> bool:
@@ -295,15 +309,13 @@ async def scan_member_code(
         available = account.available - await ledger_service.lapsed_points(
             session, account, now=now
         )
-        checkout = Checkout(
-            member_id=member.id,
-            staff_id=staff.staff_id,
-            store_id=store,
-            code_kind=scanned_kind,
-            opened_at=now,
-            expires_at=now + dt.timedelta(minutes=CHECKOUT_MINUTES),
-        )
-        session.add(checkout)
+        row: dict[str, Any] = {
+            "id": new_id(), "member_id": member.id, "staff_id": staff.staff_id,
+            "store_id": store, "code_kind": scanned_kind, "opened_at": now,
+            "expires_at": now + dt.timedelta(minutes=CHECKOUT_MINUTES),
+        }  # fmt: skip
+        await (await core(session)).execute(_INSERT_CHECKOUT, row)
+        checkout = Checkout(**row)
     return OpenedCheckout(
         checkout=checkout,
         member=member,
@@ -320,6 +332,7 @@ async def purchase_quote(
     command: PurchaseCommand,
     *,
     rules_cache: program_service.RulesCache | None = None,
+    offers_cache: offers_service.OffersCache | None = None,
 ) -> QuoteResult:
     """What completing this purchase would earn and cost. Writes nothing."""
     staff = _staff(actor)
@@ -334,7 +347,7 @@ async def purchase_quote(
         tier = rules.tier(account.tier_code) or rules.lowest_tier
         offers = await offers_service.purchase_offers(
             session, rules, member_id=account.member_id, tier_code=account.tier_code,
-            store_id=checkout.store_id, now=clock.now(),
+            store_id=checkout.store_id, now=clock.now(), cache=offers_cache,
         )  # fmt: skip
         quote = till.quote(
             rules,
@@ -356,6 +369,7 @@ async def complete_purchase(
     command: PurchaseCommand,
     *,
     rules_cache: program_service.RulesCache | None = None,
+    offers_cache: offers_service.OffersCache | None = None,
 ) -> PurchaseReceipt:
     """Earn and redeem for a receipt, once: replays of the key return the first receipt."""
     staff = _staff(actor)
@@ -366,14 +380,14 @@ async def complete_purchase(
     now = clock.now()
     async with db.transaction() as session:
         checkout_id = _id(command.checkout_id, "checkoutId")
-        account = await _lock_account_of_checkout(session, checkout_id)
+        checkout, account = await _lock_account_of_checkout(session, checkout_id)
         stored = await idempotency.replay(
             session, member_id=account.member_id, scope=scope, key=key,
             operation="completePurchase", digest=digest,
         )  # fmt: skip
         if stored is not None:
             return PurchaseReceipt.from_json(stored)
-        checkout = await _usable_checkout(session, staff, command.checkout_id, now)
+        _check_checkout(checkout, staff, now)
         rules = await program_service.rules_for(session, rules_cache)
         total, lines = _lines(command, rules)
         lapsed = None
@@ -384,7 +398,7 @@ async def complete_purchase(
         tier = rules.tier(account.tier_code) or rules.lowest_tier
         offers = await offers_service.purchase_offers(
             session, rules, member_id=account.member_id, tier_code=account.tier_code,
-            store_id=checkout.store_id, now=now,
+            store_id=checkout.store_id, now=now, cache=offers_cache,
         )  # fmt: skip
         quote = till.quote(
             rules, tier, total=total, lines=lines,
@@ -392,35 +406,28 @@ async def complete_purchase(
             offers=offers.terms,
         )  # fmt: skip
         store_name = await stores_service.store_name(session, checkout.store_id)
-        purchase = Purchase(
-            member_id=checkout.member_id,
-            checkout_id=checkout.id,
-            store_id=checkout.store_id,
-            staff_id=staff.staff_id,
-            receipt_number=receipt_number,
-            currency=rules.currency,
-            total=total,
-            discount=quote.discount,
-            amount_paid=quote.amount_due,
-            points_earned=quote.points_to_earn,
-            points_redeemed=quote.points_to_redeem,
-            base_points=quote.base_points,
-            tier_before=account.tier_code,
-            tier_after=account.tier_code,
-            tier_year_ends_before=account.tier_year_ends_at,
-            rules_version=rules.version,
-            created_at=now,
-        )
-        session.add(purchase)
-        try:
-            await session.flush()
-        except IntegrityError as error:  # the receipt's unique key: cheaper than looking first
+        purchase_id = new_id()
+        purchase = {
+            "id": purchase_id, "member_id": checkout.member_id, "checkout_id": checkout.id,
+            "store_id": checkout.store_id, "staff_id": staff.staff_id,
+            "receipt_number": receipt_number, "currency": rules.currency, "total": total,
+            "discount": quote.discount, "amount_paid": quote.amount_due,
+            "points_earned": quote.points_to_earn, "points_redeemed": quote.points_to_redeem,
+            "base_points": quote.base_points, "refunded_amount": 0, "points_reversed": 0,
+            "points_restored": 0, "qualifying_reversed": 0, "tier_before": account.tier_code,
+            "tier_after": account.tier_code, "tier_year_ends_before": account.tier_year_ends_at,
+            "rules_version": rules.version, "created_at": now,
+        }  # fmt: skip
+        connection = await core(session)
+        try:  # the receipt's unique key: cheaper than looking first (and it rolls back all)
+            await connection.execute(_INSERT_PURCHASE, purchase)
+        except IntegrityError as error:
             if _is_duplicate_receipt(error):
                 raise DuplicateReceipt(field="receiptNumber") from None
             raise
         rows = [
             {
-                "id": new_id(), "member_id": purchase.member_id, "purchase_id": purchase.id,
+                "id": new_id(), "member_id": checkout.member_id, "purchase_id": purchase_id,
                 "sku": line.sku, "category": line.category, "quantity": line.quantity,
                 "amount": line.amount,
             }
@@ -428,7 +435,7 @@ async def complete_purchase(
             if line.sku
         ]  # fmt: skip
         if rows:  # one statement, no objects: nothing reads the lines back in this transaction
-            await session.execute(_INSERT_LINES, rows)
+            await connection.execute(_INSERT_LINES, rows)
         posting = ledger_service.Posting(
             actor_kind="staff",
             actor_id=staff.staff_id,
@@ -441,23 +448,26 @@ async def complete_purchase(
         if quote.points_to_redeem:
             await ledger_service.spend(
                 session, account, posting, points=quote.points_to_redeem, kind=EntryKind.REDEEM,
-                description=f"Paid with points at {where}", purchase_id=purchase.id,
+                description=f"Paid with points at {where}", purchase_id=purchase_id,
             )  # fmt: skip
         await ledger_service.earn(
             session, account, posting, points=quote.points_to_earn - quote.offer_points,
             kind=EntryKind.EARN, description=f"Purchase at {where}",
             pending_days=rules.pending_days, expiry_days=rules.expiry_days,
-            purchase_id=purchase.id, qualifying=quote.base_points,
+            purchase_id=purchase_id, qualifying=quote.base_points,
         )  # fmt: skip
         if quote.applied_offers:
             await offers_service.earn_offers(
                 session, account, posting, rules, offers, quote.applied_offers,
-                purchase_id=purchase.id, where=where,
+                purchase_id=purchase_id, where=where,
             )  # fmt: skip
         upgraded = await tiers_service.upgrade_after_purchase(session, rules, account, now=now)
-        purchase.tier_after = account.tier_code
+        if upgraded:
+            await connection.execute(
+                _SET_TIER_AFTER, {"purchase_id": purchase_id, "new_tier": account.tier_code}
+            )
         await referrals_service.settle_referral(
-            session, rules, account, purchase_id=purchase.id, amount_paid=quote.amount_due, now=now
+            session, rules, account, purchase_id=purchase_id, amount_paid=quote.amount_due, now=now
         )  # the buyer's pending referral, if this purchase qualifies
         # After the referral (which may lock the referrer's account: accounts before totals, or
         # two tills could deadlock), before anything else flushes: the account's purchase
@@ -468,7 +478,7 @@ async def complete_purchase(
             expired=-lapsed.points if lapsed else 0, purchases=1, amount=quote.amount_due,
         )  # fmt: skip
         announced = {
-            "purchaseId": str(purchase.id), "storeId": str(checkout.store_id),
+            "purchaseId": str(purchase_id), "storeId": str(checkout.store_id),
             "storeName": store_name, "receiptNumber": receipt_number, "amountPaid": quote.amount_due,
             "currency": rules.currency, "available": account.available, "pending": account.pending,
         }  # fmt: skip
@@ -486,7 +496,7 @@ async def complete_purchase(
         session.add(account)
         await live_service.announce_balance(session, account, live_service.Reason.PURCHASE)
         receipt = PurchaseReceipt(
-            purchase_id=purchase.id,
+            purchase_id=purchase_id,
             receipt_number=receipt_number,
             currency=rules.currency,
             points_earned=quote.points_to_earn,

@@ -202,8 +202,9 @@ class CheckoutQuery:
     ) -> PurchaseQuoteResult:
         ctx = info.context
         result = await checkout_service.purchase_quote(
-            ctx.db, ctx.actor, ctx.clock, _command(input), rules_cache=ctx.services.rules_cache
-        )
+            ctx.db, ctx.actor, ctx.clock, _command(input), rules_cache=ctx.services.rules_cache,
+            offers_cache=ctx.services.offers_cache,
+        )  # fmt: skip
         quote, currency = result.quote, result.currency
         return PurchaseQuote(
             points_to_earn=quote.points_to_earn,
@@ -236,7 +237,7 @@ class CheckoutMutation:
         async with ctx.reading() as session:
             offers = await offers_service.list_member_offers(
                 session, rules, member=opened.member, tier_code=opened.tier_code,
-                now=ctx.clock.now(), first=20, after=None,
+                now=ctx.clock.now(), first=20, after=None, cache=ctx.services.offers_cache,
             )  # fmt: skip
         return Checkout(
             id=strawberry.ID(str(opened.checkout.id)),
@@ -259,8 +260,9 @@ class CheckoutMutation:
     ) -> CompletePurchaseResult:
         ctx = info.context
         receipt = await checkout_service.complete_purchase(
-            ctx.db, ctx.actor, ctx.clock, _command(input), rules_cache=ctx.services.rules_cache
-        )
+            ctx.db, ctx.actor, ctx.clock, _command(input), rules_cache=ctx.services.rules_cache,
+            offers_cache=ctx.services.offers_cache,
+        )  # fmt: skip
         return PurchaseReceipt.of(receipt)
 
     @strawberry.mutation(

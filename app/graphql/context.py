@@ -15,6 +15,7 @@ from app.auth.passwords import PasswordHasher
 from app.auth.service import ActorCache
 from app.clock import Clock
 from app.db import Database
+from app.offers import service as offers_service
 from app.program import service as program_service
 from app.program.rules import ProgramRules
 from app.settings import Settings
@@ -30,6 +31,7 @@ class Services:
     hasher: PasswordHasher
     rules_cache: program_service.RulesCache = field(default_factory=program_service.RulesCache)
     actor_cache: ActorCache = field(default_factory=ActorCache)
+    offers_cache: offers_service.OffersCache = field(default_factory=offers_service.OffersCache)
 
 
 @dataclass

@@ -261,6 +261,7 @@ class Member:
                     now=ctx.clock.now(),
                     first=first,
                     after=after,
+                    cache=ctx.services.offers_cache,
                 )
         except (InvalidCursor, InvalidPageSize) as error:
             raise _page_args(error) from None

@@ -149,8 +149,9 @@ class OffersMutation:
         ctx = info.context
         rules = await ctx.rules()
         offer = await offers_service.create_offer(
-            ctx.db, ctx.actor, ctx.clock, _new_offer(input, rules.currency)
-        )
+            ctx.db, ctx.actor, ctx.clock, _new_offer(input, rules.currency),
+            cache=ctx.services.offers_cache,
+        )  # fmt: skip
         return Offer.of(
             offers_service.MemberOffer(offer, not offer.requires_activation, "New offer")
         )

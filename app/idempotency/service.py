@@ -12,12 +12,14 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from app.db import core
 from app.errors import IdempotencyKeyReused, InvalidInput
 from app.idempotency.models import IdempotencyRecord
+from app.kit.ids import new_id
 
 MAX_KEY_LENGTH = 200
 
@@ -79,14 +81,11 @@ async def remember(
     result: dict[str, Any],
     now: dt.datetime,
 ) -> None:
-    session.add(
-        IdempotencyRecord(
-            member_id=member_id,
-            scope=scope,
-            key=key,
-            operation=operation,
-            request_hash=digest,
-            result=result,
-            created_at=now,
-        )
-    )
+    row = {
+        "id": new_id(), "member_id": member_id, "scope": scope, "key": key,
+        "operation": operation, "request_hash": digest, "result": result, "created_at": now,
+    }  # fmt: skip
+    await (await core(session)).execute(_INSERT_RECORD, row)
+
+
+_INSERT_RECORD = insert(IdempotencyRecord.__table__)  # type: ignore[attr-defined]  # built once

@@ -10,15 +10,15 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.auth.actors import Actor, StaffActor
 from app.clock import Clock
-from app.db import Database
+from app.db import Database, core
 from app.errors import Forbidden, InsufficientPoints, InvalidInput, NotFound
 from app.idempotency import service as idempotency
 from app.kit import pagination
@@ -228,7 +228,26 @@ async def lock_account(session: AsyncSession, member_id: uuid.UUID) -> MemberAcc
     return account
 
 
-def entry_fields(entry: LedgerEntry) -> dict[str, object]:
+class EntryLike(Protocol):
+    """What the hash of an entry covers: a stored `LedgerEntry` or a `NewEntry`."""
+
+    member_id: uuid.UUID
+    seq: int
+    kind: str
+    points: int
+    balance_after: int
+    qualifying: int
+    actor_kind: str
+    actor_id: uuid.UUID | None
+    store_id: uuid.UUID | None
+    purchase_id: uuid.UUID | None
+    rules_version: int
+    idempotency_key: str | None
+    description: str
+    created_at: dt.datetime
+
+
+def entry_fields(entry: EntryLike) -> dict[str, object]:
     """What the hash of an entry covers."""
     return {
         "member_id": str(entry.member_id),
@@ -248,7 +267,38 @@ def entry_fields(entry: LedgerEntry) -> dict[str, object]:
     }
 
 
-def _append(
+@dataclass(slots=True)
+class NewEntry:
+    """An entry just appended (its row is written; the ledger never changes it)."""
+
+    id: uuid.UUID
+    member_id: uuid.UUID
+    seq: int
+    kind: str
+    points: int
+    balance_after: int
+    qualifying: int
+    actor_kind: str
+    actor_id: uuid.UUID | None
+    store_id: uuid.UUID | None
+    purchase_id: uuid.UUID | None
+    rules_version: int
+    idempotency_key: str | None
+    description: str
+    prev_hash: str
+    hash: str
+    created_at: dt.datetime
+
+
+# Append-only rows are written with Core statements built once, on the session's connection:
+# each is one INSERT at once, no objects and no unit of work (the till's hottest path), and
+# without flushing the session first (the account's changes reach it in one UPDATE at the end).
+_INSERT_ENTRY = insert(LedgerEntry.__table__)  # type: ignore[attr-defined]
+_INSERT_LOT = insert(PointLot.__table__)  # type: ignore[attr-defined]
+_INSERT_MOVEMENT = insert(LotMovement.__table__)  # type: ignore[attr-defined]
+
+
+async def _append(
     session: AsyncSession,
     account: MemberAccount,
     posting: Posting,
@@ -258,35 +308,57 @@ def _append(
     description: str,
     purchase_id: uuid.UUID | None = None,
     qualifying: int = 0,
-) -> LedgerEntry:
+) -> NewEntry:
     """Append an entry after the account's balances were changed by `points`."""
     account.entry_count += 1
     account.version += 1
     account.qualifying_total += qualifying
     account.updated_at = posting.now
-    entry = LedgerEntry(
-        id=new_id(),
-        member_id=account.member_id,
-        seq=account.entry_count,
-        kind=kind,
-        points=points,
-        balance_after=account.available + account.pending,
-        qualifying=qualifying,
-        actor_kind=posting.actor_kind,
-        actor_id=posting.actor_id,
-        store_id=posting.store_id,
-        purchase_id=purchase_id,
-        rules_version=posting.rules_version,
-        idempotency_key=posting.idempotency_key,
-        description=description[:300],
-        prev_hash=account.last_entry_hash,
-        hash="",
-        created_at=posting.now,
-    )
-    entry.hash = chain_hash(entry.prev_hash, entry_fields(entry))
+    fields: dict[str, Any] = {
+        "member_id": account.member_id,
+        "seq": account.entry_count,
+        "kind": kind,
+        "points": points,
+        "balance_after": account.available + account.pending,
+        "qualifying": qualifying,
+        "actor_kind": posting.actor_kind,
+        "actor_id": posting.actor_id,
+        "store_id": posting.store_id,
+        "purchase_id": purchase_id,
+        "rules_version": posting.rules_version,
+        "idempotency_key": posting.idempotency_key,
+        "description": description[:300],
+        "created_at": posting.now,
+    }
+    row: dict[str, Any] = {"id": new_id(), "prev_hash": account.last_entry_hash, "hash": ""}
+    row.update(fields)
+    entry = NewEntry(**row)
+    entry.hash = row["hash"] = chain_hash(entry.prev_hash, entry_fields(entry))
     account.last_entry_hash = entry.hash
-    session.add(entry)
+    await (await core(session)).execute(_INSERT_ENTRY, row)
     return entry
+
+
+async def _record_moves(
+    session: AsyncSession,
+    account: MemberAccount,
+    entry: NewEntry,
+    moves: list[tuple[PointLot, int]],
+) -> None:
+    """Apply signed moves to lots and record them, in one statement (the entry row exists)."""
+    if not moves:
+        return
+    for lot, points in moves:
+        lot.remaining += points
+        session.add(lot)
+    rows = [
+        {
+            "id": new_id(), "member_id": account.member_id, "entry_id": entry.id,
+            "lot_id": lot.id, "points": points,
+        }
+        for lot, points in moves
+    ]  # fmt: skip
+    await (await core(session)).execute(_INSERT_MOVEMENT, rows)
 
 
 async def earn(
@@ -301,7 +373,7 @@ async def earn(
     expiry_days: int,
     purchase_id: uuid.UUID | None = None,
     qualifying: int = 0,
-) -> LedgerEntry:
+) -> NewEntry:
     """Give points as a new lot (pending for `pending_days`, expiring `expiry_days` after it
     becomes available). A debt is repaid from the new lot first."""
     if points < 0:
@@ -322,7 +394,7 @@ async def earn(
     else:
         account.pending += rest
     account.lifetime_earned += points
-    entry = _append(
+    entry = await _append(
         session,
         account,
         posting,
@@ -333,27 +405,27 @@ async def earn(
         qualifying=qualifying,
     )
     if points > 0:
-        lot = PointLot(
-            id=new_id(),
-            member_id=account.member_id,
-            points=points,
-            remaining=rest,
-            available_from=available_from,
-            released=released,
-            expires_at=available_from + dt.timedelta(days=expiry_days),
-            origin_entry_id=entry.id,
-            purchase_id=purchase_id,
-            created_at=posting.now,
-        )
-        session.add(lot)
-        _expiry_bound(account, lot.expires_at)
+        lot_id = new_id()
+        expires_at = available_from + dt.timedelta(days=expiry_days)
+        connection = await core(session)
+        await connection.execute(
+            _INSERT_LOT,
+            {
+                "id": lot_id, "member_id": account.member_id, "points": points,
+                "remaining": rest, "available_from": available_from, "released": released,
+                "expires_at": expires_at, "origin_entry_id": entry.id,
+                "purchase_id": purchase_id, "created_at": posting.now,
+            },
+        )  # fmt: skip
+        _expiry_bound(account, expires_at)
         if repaid:
-            await session.flush()
-            session.add(
-                LotMovement(
-                    member_id=account.member_id, entry_id=entry.id, lot_id=lot.id, points=-repaid
-                )
-            )
+            await connection.execute(
+                _INSERT_MOVEMENT,
+                {
+                    "id": new_id(), "member_id": account.member_id, "entry_id": entry.id,
+                    "lot_id": lot_id, "points": -repaid,
+                },
+            )  # fmt: skip
     return entry
 
 
@@ -396,24 +468,6 @@ async def _take(
     return taken
 
 
-async def _record_moves(
-    session: AsyncSession,
-    account: MemberAccount,
-    entry: LedgerEntry,
-    moves: list[tuple[PointLot, int]],
-) -> None:
-    """Apply signed moves to lots and record them (after the entry row exists)."""
-    await session.flush()
-    for lot, points in moves:
-        lot.remaining += points
-        session.add(lot)
-        session.add(
-            LotMovement(
-                member_id=account.member_id, entry_id=entry.id, lot_id=lot.id, points=points
-            )
-        )
-
-
 async def spend(
     session: AsyncSession,
     account: MemberAccount,
@@ -423,7 +477,7 @@ async def spend(
     kind: str,
     description: str,
     purchase_id: uuid.UUID | None = None,
-) -> LedgerEntry:
+) -> NewEntry:
     """Spend available points, oldest lots first. Never makes the balance negative."""
     if points <= 0:
         raise ValueError("spend() takes a positive number of points")
@@ -434,7 +488,7 @@ async def spend(
     if sum(part for _, part in taken) != points:  # the cached balance disagrees with the lots
         raise RuntimeError(f"ledger inconsistency for member {account.member_id}")
     account.available -= points
-    entry = _append(
+    entry = await _append(
         session,
         account,
         posting,
@@ -456,7 +510,7 @@ async def take_back(
     description: str,
     purchase_id: uuid.UUID,
     qualifying: int = 0,
-) -> LedgerEntry:
+) -> NewEntry:
     """A refund takes earned points back: from the purchase's own lot first, then the oldest
     lots (available, then pending), and what the member has already spent becomes debt."""
     lots = _lots_query(account.member_id)
@@ -475,7 +529,7 @@ async def take_back(
     account.available -= from_available + shortfall
     account.pending -= from_pending
     account.debt += shortfall
-    entry = _append(
+    entry = await _append(
         session,
         account,
         posting,
@@ -497,7 +551,7 @@ async def give_back(
     points: int,
     description: str,
     purchase_id: uuid.UUID,
-) -> LedgerEntry:
+) -> NewEntry:
     """A refund gives redeemed points back, to the lots they were taken from (with their
     original expiry), in the order they were taken."""
     taken_rows = await session.execute(
@@ -533,7 +587,7 @@ async def give_back(
         _expiry_bound(account, lot.expires_at)
     account.available += sum(part for lot, part in moves if lot.released)
     account.pending += sum(part for lot, part in moves if not lot.released)
-    entry = _append(
+    entry = await _append(
         session,
         account,
         posting,
@@ -548,7 +602,7 @@ async def give_back(
 
 async def expire_due(
     session: AsyncSession, account: MemberAccount, posting: Posting
-) -> LedgerEntry | None:
+) -> NewEntry | None:
     """Expire what is left of the member's lots past their date, in one entry."""
     lots = (
         await session.scalars(
@@ -569,7 +623,7 @@ async def expire_due(
     total = from_available + from_pending
     account.available -= from_available
     account.pending -= from_pending
-    entry = _append(
+    entry = await _append(
         session,
         account,
         posting,
@@ -599,7 +653,7 @@ async def expire_lapsed(
     rules_version: int,
     now: dt.datetime,
     trust_bound: bool = True,
-) -> LedgerEntry | None:
+) -> NewEntry | None:
     """Expire the member's lots past their date now, as the expiry job would (one EXPIRE entry by
     the system). A use case that takes points (redeem, take back, a negative adjustment) calls it
     first, so that it never spends points that have lapsed, whether or not the job has reached

@@ -4,6 +4,7 @@ at the till (the arithmetic is the till's: `app.checkout.rules.quote`), each use
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,11 +54,61 @@ def _max_early_days(rules: ProgramRules) -> int:
     return max((tier.early_access_days for tier in rules.tiers), default=0)
 
 
+class OffersCache:
+    """The offers not yet ended, kept for `ttl_seconds` per process: the till asks on every scan
+    and purchase, and most of the time none is open, which the cache answers without a query.
+    Creating an offer clears it in the process that made it; the others see the new offer
+    within `ttl_seconds` (as with the program's rules)."""
+
+    def __init__(self, ttl_seconds: float = 5.0) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._offers: list[Offer] | None = None
+        self._until = 0.0
+
+    def fresh(self) -> list[Offer] | None:
+        return self._offers if time.monotonic() < self._until else None
+
+    def put(self, offers: list[Offer]) -> None:
+        self._offers = offers
+        self._until = time.monotonic() + self.ttl_seconds
+
+    def clear(self) -> None:
+        self._offers = None
+        self._until = 0.0
+
+
+async def _none_open(
+    session: AsyncSession, cache: OffersCache, *, now: dt.datetime, opening: dt.datetime
+) -> bool:
+    """No offer is open now (or early to some tier), by the cached offers not yet ended."""
+    offers = cache.fresh()
+    if offers is None:
+        rows = await session.scalars(
+            select(Offer).where(or_(col(Offer.ends_at).is_(None), col(Offer.ends_at) > now))
+        )
+        offers = list(rows.all())
+        cache.put(offers)
+    return not any(
+        (offer.ends_at is None or offer.ends_at > now)
+        and (offer.starts_at is None or offer.starts_at <= opening)
+        for offer in offers
+    )
+
+
 async def live_offers(
-    session: AsyncSession, rules: ProgramRules, *, member_id: uuid.UUID, now: dt.datetime
+    session: AsyncSession,
+    rules: ProgramRules,
+    *,
+    member_id: uuid.UUID,
+    now: dt.datetime,
+    cache: OffersCache | None = None,
 ) -> list[LiveOffer]:
     """Every offer open now (or open early to some tier), with this member's activation and
-    number of uses, in one query (ix_offers_ends_at; the member's rows by their keys)."""
+    number of uses, in one query (ix_offers_ends_at; the member's rows by their keys); none when
+    the process's cache, if given, knows that no offer is open."""
+    opening = now + dt.timedelta(days=_max_early_days(rules))
+    if cache is not None and await _none_open(session, cache, now=now, opening=opening):
+        return []
     uses = (
         select(func.count())
         .select_from(OfferUse)
@@ -65,7 +116,6 @@ async def live_offers(
         .correlate(Offer)
         .scalar_subquery()
     )
-    opening = now + dt.timedelta(days=_max_early_days(rules))
     rows = await session.execute(
         select(Offer, col(OfferActivation.activated_at), uses)
         .outerjoin(
@@ -127,13 +177,14 @@ async def list_member_offers(
     now: dt.datetime,
     first: int,
     after: str | None,
+    cache: OffersCache | None = None,
 ) -> Page[MemberOffer]:
     """The offers this member may use now, best fit first, each with the reason it is shown.
     Keyset-paginated on (score, created_at, id): the eligible offers of one moment are few, so
     they are ranked in full and the page cut after the cursor's key."""
     pagination.check_first(first)
     key = offer_rules.decode_rank_cursor(after) if after is not None else None
-    live = await live_offers(session, rules, member_id=member.id, now=now)
+    live = await live_offers(session, rules, member_id=member.id, now=now, cache=cache)
     if not live:  # nothing to rank: spare the history query (the till's scan asks too)
         return Page(items=[], cursors=[], has_next=False)
     since = now - dt.timedelta(days=offer_rules.HISTORY_DAYS)
@@ -173,12 +224,13 @@ async def purchase_offers(
     tier_code: str,
     store_id: uuid.UUID,
     now: dt.datetime,
+    cache: OffersCache | None = None,
 ) -> PurchaseOffers:
     """The offers this member may use on a purchase at this store now, as the till's terms.
     One query; more only when an offer is for a member's moment (birthday, return, welcome) or
     for some weekdays or hours (the store's time zone). Called after the account is locked, the
     uses counted are final for the purchase."""
-    live = await live_offers(session, rules, member_id=member_id, now=now)
+    live = await live_offers(session, rules, member_id=member_id, now=now, cache=cache)
     if not live:
         return PurchaseOffers([], {})
     member = None
@@ -251,8 +303,16 @@ async def earn_offers(
 # -- use cases -------------------------------------------------------------------------------------
 
 
-async def create_offer(db: Database, actor: Actor | None, clock: Clock, new: NewOffer) -> Offer:
-    """An admin creates an offer; every condition is checked, nothing is written on refusal."""
+async def create_offer(
+    db: Database,
+    actor: Actor | None,
+    clock: Clock,
+    new: NewOffer,
+    *,
+    cache: OffersCache | None = None,
+) -> Offer:
+    """An admin creates an offer; every condition is checked, nothing is written on refusal.
+    The process's cache of offers, if given, is cleared once it is committed."""
     require_admin(actor)
     now = clock.now()
     async with db.transaction() as session:
@@ -263,6 +323,8 @@ async def create_offer(db: Database, actor: Actor | None, clock: Clock, new: New
             if len(stores) != len(offer.store_ids):
                 raise InvalidInput("One of the stores does not exist.", field="storeIds")
         session.add(offer)
+    if cache is not None:
+        cache.clear()
     return offer
 
 

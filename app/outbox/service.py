@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from app.auth.actors import Actor, require_admin
 from app.clock import Clock
-from app.db import Database
+from app.db import Database, core
 from app.errors import InvalidInput
 from app.kit import pagination
 from app.kit.ids import new_id, parse_id
@@ -40,17 +40,15 @@ async def record(
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}: add it to app/outbox/events.py")
     event_id = new_id()
-    await session.execute(
-        insert(OutboxEvent).values(
-            id=event_id,
-            type=type,
-            occurred_at=at,
-            member_id=member_id,
-            data=data,
-            fanned_out=False,
-        )
-    )
+    row = {
+        "id": event_id, "type": type, "occurred_at": at, "member_id": member_id, "data": data,
+        "fanned_out": False,
+    }  # fmt: skip
+    await (await core(session)).execute(_INSERT_EVENT, row)
     return event_id
+
+
+_INSERT_EVENT = insert(OutboxEvent.__table__)  # type: ignore[attr-defined]  # built once
 
 
 # -- what the admins see and do ------------------------------------------------------------------
