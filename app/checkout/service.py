@@ -213,20 +213,21 @@ def _check_checkout(checkout: Checkout, staff: StaffActor, now: dt.datetime) -> 
     return checkout
 
 
+_CHECKOUT_AND_LOCKED_ACCOUNT = (  # built once: the till's hottest statement
+    select(Checkout, MemberAccount)
+    .join(MemberAccount, col(MemberAccount.member_id) == col(Checkout.member_id))
+    .where(col(Checkout.id) == bindparam("id"))
+    .with_for_update(of=MemberAccount)
+    .execution_options(populate_existing=True)
+)
+
+
 async def _lock_account_of_checkout(
     session: AsyncSession, checkout_id: uuid.UUID
 ) -> tuple[Checkout, MemberAccount]:
     """The checkout (into the session) and its member's account, locked for this transaction as
     `ledger_service.lock_account` locks it, in one statement: the till's hottest path."""
-    row = (
-        await session.execute(
-            select(Checkout, MemberAccount)
-            .join(MemberAccount, col(MemberAccount.member_id) == col(Checkout.member_id))
-            .where(col(Checkout.id) == checkout_id)
-            .with_for_update(of=MemberAccount)
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+    row = (await session.execute(_CHECKOUT_AND_LOCKED_ACCOUNT, {"id": checkout_id})).first()
     if row is None:
         raise CheckoutNotFound(field="checkoutId")
     return row[0], row[1]

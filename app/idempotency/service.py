@@ -12,9 +12,8 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col
 
 from app.db import core
 from app.errors import IdempotencyKeyReused, InvalidInput
@@ -39,6 +38,15 @@ def request_hash(operation: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# Built once: the till asks on every write. Columns, not objects: a record is never changed.
+_RECORDS = IdempotencyRecord.__table__  # type: ignore[attr-defined]
+_RECORDS_OF_KEY = (
+    select(_RECORDS.c.member_id, _RECORDS.c.operation, _RECORDS.c.request_hash, _RECORDS.c.result)
+    .where(_RECORDS.c.scope == bindparam("scope"), _RECORDS.c.key == bindparam("key"))
+    .limit(2)
+)
+
+
 async def replay(
     session: AsyncSession,
     *,
@@ -54,11 +62,7 @@ async def replay(
     # used for another member is a reuse too (the unique key includes the member, so that the
     # data can be distributed by member).
     records = (
-        await session.scalars(
-            select(IdempotencyRecord)
-            .where(col(IdempotencyRecord.scope) == scope, col(IdempotencyRecord.key) == key)
-            .limit(2)
-        )
+        await (await core(session)).execute(_RECORDS_OF_KEY, {"scope": scope, "key": key})
     ).all()
     record = next((r for r in records if r.member_id == member_id), None)
     if record is None:

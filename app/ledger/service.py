@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Select, and_, func, insert, select
+from sqlalchemy import Select, and_, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -85,12 +85,15 @@ async def open_account(
     return account
 
 
+_ACCOUNTS = select(MemberAccount).where(
+    col(MemberAccount.member_id).in_(bindparam("member_ids", expanding=True))
+)  # built once: the till's scan and every MemberHome ask
+
+
 async def accounts_by_member(
     session: AsyncSession, member_ids: Sequence[uuid.UUID]
 ) -> Mapping[uuid.UUID, MemberAccount]:
-    rows = await session.scalars(
-        select(MemberAccount).where(col(MemberAccount.member_id).in_(list(member_ids)))
-    )
+    rows = await session.scalars(_ACCOUNTS, {"member_ids": list(member_ids)})
     return {account.member_id: account for account in rows.all()}
 
 

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -399,6 +399,9 @@ async def resolve_code(
     return (await resolve_code_kind(session, secret, raw, now=now))[1]
 
 
+_MEMBER_BY_CARD = select(Member).where(col(Member.card_number) == bindparam("card_number"))
+
+
 async def resolve_code_kind(
     session: AsyncSession, secret: bytes, raw: str, *, now: dt.datetime
 ) -> tuple[str, Member]:
@@ -406,9 +409,7 @@ async def resolve_code_kind(
     if len(raw) > 200:
         raise CodeMalformed(field="code")
     scanned = codes.parse(secret, raw, unix_seconds=now.timestamp())
-    member = await session.scalar(
-        select(Member).where(col(Member.card_number) == scanned.card_number)
-    )
+    member = await session.scalar(_MEMBER_BY_CARD, {"card_number": scanned.card_number})
     if member is None or not member.active:
         raise CardNotFound(field="code")
     if scanned.static_version is not None and scanned.static_version != member.static_code_version:
