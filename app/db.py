@@ -142,6 +142,24 @@ class Database:
                 callback()
 
     @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncSession]:
+        """A session whose statements commit one by one, for a use case that reads and then
+        writes a single row, whose reads need no common snapshot and no lock (the till's scan):
+        no BEGIN and no COMMIT to wait for. PostgreSQL only; on SQLite it is `transaction()`."""
+        if self.is_sqlite:
+            async with self.transaction() as session:
+                yield session
+            return
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
+            try:
+                yield session
+                await session.flush()
+            finally:
+                await session.close()
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A session for reads; whatever it may have written is rolled back.
 

@@ -107,7 +107,7 @@ class PurchaseReceipt:
     applied_offers: tuple[till.AppliedOffer, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = {name: getattr(self, name) for name in self.__slots__}  # every field, flat
         data["purchase_id"] = str(self.purchase_id)
         data["applied_offers"] = [
             {**dataclasses.asdict(offer), "id": str(offer.id)} for offer in self.applied_offers
@@ -298,7 +298,7 @@ async def scan_member_code(
     store = _id(store_id, "storeId")
     require_store(staff, store)
     now = clock.now()
-    async with db.transaction() as session:
+    async with db.autocommit() as session:  # reads, then one INSERT
         if staff.is_admin:  # a cashier's or manager's stores exist (their assignments name them)
             await stores_service.get_store(session, store)
         scanned_kind, member = await members_service.resolve_code_kind(
