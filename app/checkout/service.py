@@ -213,6 +213,11 @@ def _check_checkout(checkout: Checkout, staff: StaffActor, now: dt.datetime) -> 
     return checkout
 
 
+_MEMBER_AND_ACCOUNT = (  # built once: the scan's one read
+    select(Member, MemberAccount)
+    .join(MemberAccount, col(MemberAccount.member_id) == col(Member.id))
+    .where(col(Member.card_number) == bindparam("card_number"))
+)
 _CHECKOUT_AND_LOCKED_ACCOUNT = (  # built once: the till's hottest statement
     select(Checkout, MemberAccount)
     .join(MemberAccount, col(MemberAccount.member_id) == col(Checkout.member_id))
@@ -301,18 +306,21 @@ async def scan_member_code(
     async with db.autocommit() as session:  # reads, then one INSERT
         if staff.is_admin:  # a cashier's or manager's stores exist (their assignments name them)
             await stores_service.get_store(session, store)
-        scanned_kind, member = await members_service.resolve_code_kind(
-            session, secret, code, now=now
-        )
+        scanned = members_service.parse_code(secret, code, now=now)
+        found = (
+            await session.execute(_MEMBER_AND_ACCOUNT, {"card_number": scanned.card_number})
+        ).first()
+        member = members_service.check_scanned(scanned, found[0] if found else None)
+        assert found is not None  # an unknown card was refused
+        account = found[1]
         rules = await program_service.rules_for(session, rules_cache)
-        account = (await ledger_service.accounts_by_member(session, [member.id]))[member.id]
         # Lapsed points are not there to pay with, whether or not the expiry job has run yet.
         available = account.available - await ledger_service.lapsed_points(
             session, account, now=now
         )
         row: dict[str, Any] = {
             "id": new_id(), "member_id": member.id, "staff_id": staff.staff_id,
-            "store_id": store, "code_kind": scanned_kind, "opened_at": now,
+            "store_id": store, "code_kind": scanned.kind, "opened_at": now,
             "expires_at": now + dt.timedelta(minutes=CHECKOUT_MINUTES),
         }  # fmt: skip
         await (await core(session)).execute(_INSERT_CHECKOUT, row)

@@ -406,12 +406,23 @@ async def resolve_code_kind(
     session: AsyncSession, secret: bytes, raw: str, *, now: dt.datetime
 ) -> tuple[str, Member]:
     """As resolve_code, with the kind of code scanned: rotating, static or typed."""
+    scanned = parse_code(secret, raw, now=now)
+    member = await session.scalar(_MEMBER_BY_CARD, {"card_number": scanned.card_number})
+    return scanned.kind, check_scanned(scanned, member)
+
+
+def parse_code(secret: bytes, raw: str, *, now: dt.datetime) -> codes.ScannedCode:
+    """The card a code names, before any query: refuses malformed, forged and expired codes."""
     if len(raw) > 200:
         raise CodeMalformed(field="code")
-    scanned = codes.parse(secret, raw, unix_seconds=now.timestamp())
-    member = await session.scalar(_MEMBER_BY_CARD, {"card_number": scanned.card_number})
+    return codes.parse(secret, raw, unix_seconds=now.timestamp())
+
+
+def check_scanned(scanned: codes.ScannedCode, member: Member | None) -> Member:
+    """The member of a parsed code's card (None: no such card): refuses unknown and closed
+    cards, and wallet codes whose version was revoked."""
     if member is None or not member.active:
         raise CardNotFound(field="code")
     if scanned.static_version is not None and scanned.static_version != member.static_code_version:
         raise CodeRevoked(field="code")
-    return scanned.kind, member
+    return member
