@@ -33,6 +33,7 @@ from app.checkout import service as checkout_service
 from app.clock import SystemClock
 from app.db import Database
 from app.kit.money import Money
+from app.offers import service as offers_service
 from app.program import service as program_service
 from app.settings import Settings
 
@@ -59,6 +60,7 @@ async def run(seed: dict, purchases: int, warmup: int) -> None:
 
     actors = auth_service.ActorCache()  # as the server keeps them
     rules_cache = program_service.RulesCache()
+    offers_cache = offers_service.OffersCache()
     cashier = seed["cashiers"][0]
     login = await auth_service.login(
         db, settings, clock, PasswordHasher(settings), kind="staff", email=cashier["email"],
@@ -120,7 +122,7 @@ async def run(seed: dict, purchases: int, warmup: int) -> None:
             await step(
                 "complete_purchase",
                 checkout_service.complete_purchase(
-                    db, actor, clock, command, rules_cache=rules_cache
+                    db, actor, clock, command, rules_cache=rules_cache, offers_cache=offers_cache
                 ),
             )
     finally:
