@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -231,27 +231,8 @@ async def lock_account(session: AsyncSession, member_id: uuid.UUID) -> MemberAcc
     return account
 
 
-class EntryLike(Protocol):
-    """What the hash of an entry covers: a stored `LedgerEntry` or a `NewEntry`."""
-
-    member_id: uuid.UUID
-    seq: int
-    kind: str
-    points: int
-    balance_after: int
-    qualifying: int
-    actor_kind: str
-    actor_id: uuid.UUID | None
-    store_id: uuid.UUID | None
-    purchase_id: uuid.UUID | None
-    rules_version: int
-    idempotency_key: str | None
-    description: str
-    created_at: dt.datetime
-
-
-def entry_fields(entry: EntryLike) -> dict[str, object]:
-    """What the hash of an entry covers."""
+def entry_fields(entry: LedgerEntry | NewEntry) -> dict[str, object]:
+    """What the hash of an entry covers (a stored entry's or one just appended)."""
     return {
         "member_id": str(entry.member_id),
         "seq": entry.seq,
@@ -317,7 +298,8 @@ async def _append(
     account.version += 1
     account.qualifying_total += qualifying
     account.updated_at = posting.now
-    fields: dict[str, Any] = {
+    row: dict[str, Any] = {
+        "id": new_id(),
         "member_id": account.member_id,
         "seq": account.entry_count,
         "kind": kind,
@@ -331,10 +313,10 @@ async def _append(
         "rules_version": posting.rules_version,
         "idempotency_key": posting.idempotency_key,
         "description": description[:300],
+        "prev_hash": account.last_entry_hash,
+        "hash": "",
         "created_at": posting.now,
     }
-    row: dict[str, Any] = {"id": new_id(), "prev_hash": account.last_entry_hash, "hash": ""}
-    row.update(fields)
     entry = NewEntry(**row)
     entry.hash = row["hash"] = chain_hash(entry.prev_hash, entry_fields(entry))
     account.last_entry_hash = entry.hash
