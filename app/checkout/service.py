@@ -491,17 +491,15 @@ async def complete_purchase(
             "storeName": store_name, "receiptNumber": receipt_number, "amountPaid": quote.amount_due,
             "currency": rules.currency, "available": account.available, "pending": account.pending,
         }  # fmt: skip
+        Event = outbox_service.NewEvent
+        events: list[outbox_service.NewEvent] = []
         if quote.points_to_redeem:
-            await outbox_service.record(
-                session, type=EventType.POINTS_REDEEMED, member_id=account.member_id,
-                data={**announced, "points": quote.points_to_redeem, "discount": quote.discount},
-                at=now,
-            )  # fmt: skip
+            data = {**announced, "points": quote.points_to_redeem, "discount": quote.discount}
+            events.append(Event(EventType.POINTS_REDEEMED, account.member_id, data))
         if quote.points_to_earn:
-            await outbox_service.record(
-                session, type=EventType.POINTS_EARNED, member_id=account.member_id,
-                data={**announced, "points": quote.points_to_earn}, at=now,
-            )  # fmt: skip
+            data = {**announced, "points": quote.points_to_earn}
+            events.append(Event(EventType.POINTS_EARNED, account.member_id, data))
+        await outbox_service.record_all(session, events, at=now)  # one statement
         session.add(account)
         await live_service.announce_balance(session, account, live_service.Reason.PURCHASE)
         receipt = PurchaseReceipt(

@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import Database, after_commit
+from app.db import Database, after_commit, core
 from app.ledger.models import MemberAccount
 from app.live import broker
 
@@ -105,7 +105,7 @@ async def announce_balance(session: AsyncSession, account: MemberAccount, reason
         reason=reason,
     )
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(_NOTIFY, {"payload": update.to_json()})
+        await (await core(session)).execute(_NOTIFY, {"payload": update.to_json()})
     else:
         after_commit(session, partial(publish, update))
 

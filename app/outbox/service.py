@@ -37,15 +37,33 @@ async def record(
     amounts as integers). The worker delivers it after the transaction commits; if the caller
     rolls back, the event never existed.
     """
-    if type not in EVENT_TYPES:
-        raise ValueError(f"unknown event type {type!r}: add it to app/outbox/events.py")
-    event_id = new_id()
-    row = {
-        "id": event_id, "type": type, "occurred_at": at, "member_id": member_id, "data": data,
-        "fanned_out": False,
-    }  # fmt: skip
-    await (await core(session)).execute(_INSERT_EVENT, row)
+    (event_id,) = await record_all(session, [NewEvent(type, member_id, data)], at=at)
     return event_id
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    type: str
+    member_id: uuid.UUID | None
+    data: dict[str, Any]
+
+
+async def record_all(
+    session: AsyncSession, events: Sequence[NewEvent], *, at: dt.datetime
+) -> list[uuid.UUID]:
+    """`record` for several events of one change, in one statement (none for no events)."""
+    ids = [new_id() for _ in events]
+    rows = []
+    for event_id, event in zip(ids, events, strict=True):
+        if event.type not in EVENT_TYPES:
+            raise ValueError(f"unknown event type {event.type!r}: add it to app/outbox/events.py")
+        rows.append(
+            {"id": event_id, "type": event.type, "occurred_at": at, "member_id": event.member_id,
+             "data": event.data, "fanned_out": False}
+        )  # fmt: skip
+    if rows:
+        await (await core(session)).execute(_INSERT_EVENT, rows if len(rows) > 1 else rows[0])
+    return ids
 
 
 _INSERT_EVENT = insert(OutboxEvent.__table__)  # type: ignore[attr-defined]  # built once

@@ -48,7 +48,7 @@ from sqlmodel import col
 from app.auth.actors import Actor, StaffActor, SystemActor
 from app.checkout.models import Purchase, Refund
 from app.clock import Clock
-from app.db import Database, UTCDateTime
+from app.db import Database, UTCDateTime, core
 from app.errors import Forbidden
 from app.kit import pagination
 from app.kit.pagination import InvalidCursor, Page
@@ -142,7 +142,7 @@ async def record_movement(
     )
     # In key order: concurrent upserts lock their rows in one order and cannot deadlock.
     rows.sort(key=lambda row: (row["store_id"], row["day"]))
-    await session.execute(_upsert(session.get_bind().dialect.name), rows)
+    await (await core(session)).execute(_upsert(session.get_bind().dialect.name), rows)
 
 
 _UPSERTS: dict[str, Any] = {}

@@ -10,6 +10,7 @@ from app import jobs
 from app.auth.actors import StaffActor
 from app.errors import DomainError
 from app.ledger import service as ledger_service
+from app.outbox import service as outbox_service
 from tests.service.ledger.scenario import buy, join, open_till, refund
 from tests.service.outbox.fakes import events
 from tests.support import create_staff
@@ -197,3 +198,39 @@ async def test_a_lot_first_seen_inside_a_week_gets_the_week_notice_only(db, sett
     assert (report.members, report.points) == (1, 300)
     [(_, data)] = await announced(db, "points.expiring")
     assert data["withinDays"] == 7
+
+
+async def test_the_events_of_one_change_are_written_together_in_order(db, clock):
+    # when
+    async with db.transaction() as session:
+        ids = await outbox_service.record_all(
+            session,
+            [
+                outbox_service.NewEvent("points.redeemed", None, {"n": 1}),
+                outbox_service.NewEvent("points.earned", None, {"n": 2}),
+            ],
+            at=clock.now(),
+        )
+
+    # then
+    assert [(e.id, e.type, e.data) for e in await events(db)] == [
+        (ids[0], "points.redeemed", {"n": 1}),
+        (ids[1], "points.earned", {"n": 2}),
+    ]
+
+
+async def test_an_unknown_event_type_writes_none_of_the_events(db, clock):
+    # when
+    with pytest.raises(ValueError, match=r"unknown event type 'points\.invented'"):
+        async with db.transaction() as session:
+            await outbox_service.record_all(
+                session,
+                [
+                    outbox_service.NewEvent("points.earned", None, {}),
+                    outbox_service.NewEvent("points.invented", None, {}),
+                ],
+                at=clock.now(),
+            )
+
+    # then
+    assert await events(db) == []
