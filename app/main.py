@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,6 +44,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if owns_db:  # the process's app (`loyalty serve`), not one of the tests'
+            # What the process built to serve (modules, mappers, the schema) lives as long as
+            # it does: out of the collector's way, a full collection walks only what requests
+            # left behind (measured: a third of the time in full collections under load).
+            gc.collect()
+            gc.freeze()
         async with live_service.listening(services.db):  # PostgreSQL: LISTEN for balance updates
             yield
         if owns_db:
