@@ -538,7 +538,8 @@ async def give_back(
     purchase_id: uuid.UUID,
 ) -> NewEntry:
     """A refund gives redeemed points back, to the lots they were taken from (with their
-    original expiry), in the order they were taken."""
+    original expiry), in the order they were taken. A debt is repaid from them first, as from
+    an earning: points never wait in a lot (to expire) while the balance is below zero."""
     taken_rows = await session.execute(
         select(col(LotMovement.lot_id), func.sum(col(LotMovement.points)))
         .join(LedgerEntry, col(LedgerEntry.id) == col(LotMovement.entry_id))
@@ -572,6 +573,17 @@ async def give_back(
         _expiry_bound(account, lot.expires_at)
     account.available += sum(part for lot, part in moves if lot.released)
     account.pending += sum(part for lot, part in moves if not lot.released)
+    repay = min(account.debt, points)
+    account.debt -= repay
+    for lot, part in list(moves):  # the points repaying the debt leave their lots again
+        used = min(part, repay)
+        if used == 0:
+            break
+        moves.append((lot, -used))
+        repay -= used
+        if not lot.released:  # the balance stays; pending points become the debt's repayment
+            account.pending -= used
+            account.available += used
     entry = await _append(
         session,
         account,

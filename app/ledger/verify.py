@@ -4,7 +4,8 @@ For each member: the cached balances equal the entries and the lots (less the de
 below zero or above its size, and each lot's remaining equals its points plus its movements;
 the entries form an unbroken hash chain ending at the account's last hash; every purchase's
 points equal the entries written for it; every voucher, donation, referral and birthday bonus
-names the one entry that moved its points.
+names the one entry that moved its points. And no member, entry, lot, movement or purchase is
+without its account (deleting an account must not hide its ledger from this check).
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from app.checkout import service as checkout_service
+from app.checkout.models import Purchase
 from app.db import Database
 from app.kit.hashing import GENESIS, chain_hash
 from app.ledger.models import EntryKind, LedgerEntry, LotMovement, MemberAccount, PointLot
 from app.ledger.service import entry_fields
+from app.members.models import Member
 from app.referrals import service as referrals_service
 from app.rewards import service as rewards_service
 
@@ -72,7 +75,41 @@ async def verify_ledger(
         report.members += len(accounts)
         if progress is not None:
             progress(report)
+    async with db.read() as session:
+        report.violations.extend(await _without_account(session))
     return report
+
+
+_OWNED_ROWS = (  # (table, the column naming the member, what a row is called)
+    (Member, "id", "member"),
+    (LedgerEntry, "member_id", "entries"),
+    (PointLot, "member_id", "lots"),
+    (LotMovement, "member_id", "lot movements"),
+    (Purchase, "member_id", "purchases"),
+)
+
+
+async def _without_account(session: AsyncSession, limit: int = 1000) -> list[Violation]:
+    """The members whose rows have no account: one violation per member (the first `limit`)."""
+    found: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for model, column_name, what in _OWNED_ROWS:
+        member_column = getattr(model, column_name)
+        accounts = select(col(MemberAccount.member_id)).where(
+            col(MemberAccount.member_id) == member_column
+        )
+        rows = await session.execute(
+            select(member_column, func.count())
+            .where(~accounts.exists())
+            .group_by(member_column)
+            .order_by(member_column)
+            .limit(limit)
+        )
+        for member_id, count in rows.all():
+            found[member_id].append(f"{count} {what}" if what != "member" else "the member row")
+    return [
+        Violation(member_id, "rows without an account", ", ".join(parts))
+        for member_id, parts in sorted(found.items())[:limit]
+    ]
 
 
 async def _verify_batch(

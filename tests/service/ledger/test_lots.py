@@ -252,6 +252,39 @@ async def test_pending_earning_repays_a_debt_first(db, settings, clock):
     await assert_ledger_clean(db)
 
 
+async def test_points_given_back_repay_a_debt_first(db, settings, clock):
+    # given: a debt of 495 (the first purchase refunded after its points paid for the second)
+    till = await open_till(db, settings, clock)
+    member = await join(db, settings, clock)
+    first = await buy(db, clock, till, member, "R-1", 50000)
+    spent = await buy(db, clock, till, member, "R-2", 1000, redeem=500)
+    await refund(db, clock, till, first.purchase_id, 50000, "refund-1")
+
+    # when: the second purchase is refunded too (its 5 points taken back, its 500 given back)
+    refunded = await refund(db, clock, till, spent.purchase_id, 500, "refund-2")
+
+    # then: the 500 given back repay the debt (the 495 and the 5 just taken back)
+    assert (refunded.points_reversed, refunded.points_restored) == (5, 500)
+    assert (refunded.available, refunded.pending) == (0, 0)
+    account = await account_of(db, member.id)
+    assert (account.available, account.debt) == (0, 0)
+    assert [(lot.points, lot.remaining) for lot in await lots_of(db, member.id)] == [
+        (500, 0),
+        (5, 0),
+    ]
+    assert [(e.kind, e.points, e.balance_after) for e in await entries_of(db, member.id)][3:] == [
+        ("REVERSAL", -500, -495),
+        ("REVERSAL", -5, -500),
+        ("RESTORE", 500, 0),
+    ]
+    await assert_ledger_clean(db)
+    # and no point waits in a lot to expire the balance below zero
+    clock.advance(days=400)
+    await jobs.expire_points(db, clock)
+    assert (await account_of(db, member.id)).available == 0
+    await assert_ledger_clean(db)
+
+
 async def test_redemption_never_makes_a_negative_balance(db, settings, clock):
     # given: a debt of 495
     till = await open_till(db, settings, clock)

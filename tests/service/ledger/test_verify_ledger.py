@@ -284,3 +284,22 @@ async def test_an_empty_ledger_is_clean(db):
     # then
     assert (report.members, report.entries, report.violations) == (0, 0, [])
     await assert_ledger_clean(db)
+
+
+async def test_finds_a_ledger_whose_account_was_deleted(db, settings, clock):
+    # given
+    life = await busy(db, settings, clock)
+
+    # when: Ann's account goes, and with it what the per-account checks would read
+    await tamper(db, "DELETE FROM member_accounts WHERE member_id = :id", id=life.ann.id)
+
+    # then
+    report = await verify_ledger(db)
+    assert [(v.member_id, v.rule, v.detail) for v in report.violations] == [
+        (
+            life.ann.id,
+            "rows without an account",
+            "the member row, 8 entries, 4 lots, 6 lot movements, 3 purchases",
+        )
+    ]
+    assert report.members == 1
