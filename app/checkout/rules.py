@@ -19,6 +19,7 @@ from app.program.rules import ProgramRules, Tier
 
 # Minor units: 10 000 000.00, far beyond any basket, and below GraphQL's 32-bit Int, so that an
 # absurd total sent through the API is refused as INVALID_INPUT rather than accepted.
+MAX_QUANTITY = 1_000_000
 MAX_AMOUNT = 10**9
 MAX_LINES = 500
 MAX_POINTS = 10**8  # one purchase: far beyond any basket, far inside the API's 32-bit Int
@@ -76,13 +77,21 @@ def point_value(rules: ProgramRules, points: int) -> Fraction:
     return Fraction(points * rules.point_value_amount, rules.point_value_points)
 
 
+def redemption_step(rules: ProgramRules) -> int:
+    """The points that pay for whole minor units: 1 when a point is worth a cent or more, 100
+    when 100 points are worth ¥1."""
+    return rules.point_value_points // math.gcd(rules.point_value_points, rules.point_value_amount)
+
+
 def max_redeemable(rules: ProgramRules, *, total: int | None, available: int) -> int:
-    """The most points this member may pay with on a total (all of the balance without one)."""
+    """The most points this member may pay with on a total (all of the balance without one),
+    in whole steps, so that the number shown can be redeemed as it is."""
     cap = max(available, 0)
     if total is not None:
         money_cap = Fraction(total * rules.redeem_max_percent, 100)
         if rules.point_value_amount > 0:
             cap = min(cap, int(money_cap * rules.point_value_points / rules.point_value_amount))
+    cap -= cap % redemption_step(rules)
     return cap if cap >= rules.redeem_min_points else 0
 
 
@@ -97,9 +106,9 @@ def check_lines(total: int, lines: list[Line] | None) -> list[Line]:
         raise InvalidInput(f"At most {MAX_LINES} lines.", field="lines")
     for line in lines:
         if line.amount < 0 or line.amount > MAX_AMOUNT:
-            raise InvalidInput("A line's amount is zero or more.", field="lines")
-        if line.quantity <= 0 or line.quantity > 1_000_000:
-            raise InvalidInput("A line's quantity is 1 or more.", field="lines")
+            raise InvalidInput(f"A line's amount is 0 to {MAX_AMOUNT}.", field="lines")
+        if line.quantity <= 0 or line.quantity > MAX_QUANTITY:
+            raise InvalidInput(f"A line's quantity is 1 to {MAX_QUANTITY}.", field="lines")
         if not line.sku.strip() or len(line.sku) > 64 or not line.sku.isprintable():
             raise InvalidInput("A line needs a SKU of at most 64 characters.", field="lines")
         if line.category is not None and (
@@ -165,9 +174,7 @@ def quote(
             )
         discount = point_value(rules, redeem_points)
         if discount.denominator != 1:
-            step = rules.point_value_points // math.gcd(
-                rules.point_value_points, rules.point_value_amount
-            )
+            step = redemption_step(rules)
             raise RedemptionNotAllowed(f"Redeem a multiple of {step} points.", field="redeemPoints")
         if redeem_points > available:
             raise InsufficientPoints(available=max(available, 0), field="redeemPoints")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -172,7 +173,9 @@ def _check_money(money: Money, rules: ProgramRules, field: str) -> int:
 
 
 def _receipt_number(raw: str) -> str:
-    number = raw.strip()
+    # One spelling per receipt: "é" typed as one character or as "e" and an accent is one
+    # receipt (the unique key compares the stored form).
+    number = unicodedata.normalize("NFC", raw.strip())
     if not number or len(number) > 64 or not number.isprintable():
         raise InvalidInput(
             "A receipt number is 1 to 64 printable characters.", field="receiptNumber"

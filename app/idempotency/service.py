@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, case, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import core
@@ -40,9 +40,10 @@ def request_hash(operation: str, payload: dict[str, Any]) -> str:
 
 # Built once: the till asks on every write. Columns, not objects: a record is never changed.
 _RECORDS = IdempotencyRecord.__table__  # type: ignore[attr-defined]
-_RECORDS_OF_KEY = (
+_RECORDS_OF_KEY = (  # the member's own record first, and whether another member's exists
     select(_RECORDS.c.member_id, _RECORDS.c.operation, _RECORDS.c.request_hash, _RECORDS.c.result)
     .where(_RECORDS.c.scope == bindparam("scope"), _RECORDS.c.key == bindparam("key"))
+    .order_by(case((_RECORDS.c.member_id == bindparam("member_id"), 0), else_=1))
     .limit(2)
 )
 
@@ -62,7 +63,9 @@ async def replay(
     # used for another member is a reuse too (the unique key includes the member, so that the
     # data can be distributed by member).
     records = (
-        await (await core(session)).execute(_RECORDS_OF_KEY, {"scope": scope, "key": key})
+        await (await core(session)).execute(
+            _RECORDS_OF_KEY, {"scope": scope, "key": key, "member_id": member_id}
+        )
     ).all()
     record = next((r for r in records if r.member_id == member_id), None)
     if record is None:

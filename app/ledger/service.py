@@ -368,6 +368,12 @@ async def earn(
             f"A balance cannot pass {MAX_BALANCE} points (the API's integers are 32-bit).",
             field="points",
         )
+    if account.lifetime_earned + points > MAX_BALANCE:  # shown to the member as an Int too
+        raise InvalidInput(
+            f"Points earned in a lifetime cannot pass {MAX_BALANCE} (the API's integers are "
+            "32-bit).",
+            field="points",
+        )
     available_from = posting.now + dt.timedelta(days=pending_days)
     released = pending_days == 0
     repaid = min(account.debt, points)

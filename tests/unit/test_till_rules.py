@@ -296,6 +296,19 @@ def test_redemption_is_in_whole_units_of_money() -> None:
     assert (allowed.discount, allowed.amount_due, allowed.points_to_earn) == (2, 9998, 9998)
 
 
+def test_the_most_redeemable_is_in_whole_units_of_money() -> None:
+    # given: in yen, 100 points = 1 yen
+    yen = default_rules(name="Loyalty", currency="JPY")
+
+    # when: half of 1999 yen is 999.5 yen, 99950 points; a balance of 250 points
+    on_total = till.max_redeemable(yen, total=1999, available=10**6)
+    on_balance = till.max_redeemable(yen, total=None, available=250)
+
+    # then: what is shown can be redeemed as it is
+    assert (on_total, on_balance) == (99900, 200)
+    assert quote(1999, rules=yen, redeem=on_total, available=10**6).discount == 999
+
+
 # -- lines and totals ----------------------------------------------------------------------------
 
 

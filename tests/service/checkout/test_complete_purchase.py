@@ -415,6 +415,22 @@ async def test_a_refused_purchase_writes_nothing(db, settings, clock):
     await assert_ledger_clean(db)
 
 
+async def test_a_receipt_number_is_one_receipt_however_its_accents_were_typed(db, settings, clock):
+    # given: "Ré-1" with "é" as one character
+    at = await open_till(db, settings, clock)
+    member = await new_member(db, settings, clock)
+    await buy(db, clock, at, member, "R\u00e9-1", 50000)
+    opened = await scan(db, clock, at, member)
+
+    # when: "e" and a combining accent
+    error = await refused(
+        complete(db, clock, at, command(opened.checkout.id, "Re\u0301-1", 1000, key="new-key"))
+    )
+
+    # then
+    assert error == ("DUPLICATE_RECEIPT", "receiptNumber")
+
+
 async def test_an_expired_checkout_is_refused(db, settings, clock):
     # given
     at = await open_till(db, settings, clock)

@@ -4,6 +4,7 @@ the same key with other input is IDEMPOTENCY_KEY_REUSED."""
 from __future__ import annotations
 
 from app.checkout import service as checkout_service
+from app.idempotency import service as idempotency
 from tests.service.checkout.tills import (
     account_of,
     assert_ledger_clean,
@@ -269,3 +270,29 @@ async def test_a_key_of_200_characters_is_accepted(db, settings, clock):
     # then
     assert receipt.points_earned == 10
     await assert_ledger_clean(db)
+
+
+async def test_a_replay_finds_its_record_among_other_members_records_of_the_key(
+    db, settings, clock
+):
+    # given: one key stored for three members (as tills racing with one key may leave it)
+    members = [await new_member(db, settings, clock, email=f"m{n}@example.com") for n in range(3)]
+    for member in members:
+        async with db.transaction() as session:
+            await idempotency.remember(
+                session, member_id=member.id, scope="staff:1", key="k", operation="op",
+                digest=f"digest-{member.email}", result={"for": member.email}, now=clock.now(),
+            )  # fmt: skip
+
+    # when: each member's own replay
+    async with db.read() as session:
+        replays = []
+        for member in members:
+            stored = await idempotency.replay(
+                session, member_id=member.id, scope="staff:1", key="k", operation="op",
+                digest=f"digest-{member.email}",
+            )  # fmt: skip
+            replays.append(stored)
+
+    # then
+    assert replays == [{"for": member.email} for member in members]

@@ -18,6 +18,7 @@ from tests.service.ledger.scenario import (
     balance_of,
     entries_of,
     join,
+    tamper,
 )
 from tests.support import create_staff, create_store
 
@@ -152,6 +153,26 @@ async def test_the_largest_adjustment_is_ten_million_points(db, settings, clock)
 
     # then
     assert (given.balance_after, taken.balance_after) == (10_000_000, 0)
+    await assert_ledger_clean(db)
+
+
+async def test_points_earned_in_a_lifetime_stay_within_the_apis_integers(db, settings, clock):
+    # given: a member who has earned (and lost) all but 100 of what an Int can say
+    admin = await _staff(db, settings, clock, "ADMIN")
+    member = await join(db, settings, clock)
+    await tamper(
+        db, "UPDATE member_accounts SET lifetime_earned = :points WHERE member_id = :id",
+        points=2**31 - 1 - 100, id=member.id,
+    )  # fmt: skip
+
+    # when
+    with pytest.raises(DomainError) as refused:
+        await _adjust(db, admin, clock, member.id, 101)
+    allowed = await _adjust(db, admin, clock, member.id, 100, key="adjust-2")
+
+    # then
+    assert (refused.value.code, refused.value.field) == ("INVALID_INPUT", "points")
+    assert allowed.balance_after == 100
     await assert_ledger_clean(db)
 
 
