@@ -38,11 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from app.logs import logging_config
 
-    settings = _settings()
-    if not settings.is_production and "public_base_url" not in settings.model_fields_set:
-        # Development: the links the API hands out (wallet passes) name this server.
-        os.environ["PUBLIC_BASE_URL"] = f"http://{args.host}:{args.port}"
-        settings = _settings()
+    settings = _serve_settings(args.host, args.port)
     if settings.database_url == DEFAULT_DATABASE_URL or args.demo:
         # The embedded default needs no separate step: bring it to head before serving.
         asyncio.run(_migrate(settings, quiet=True))
@@ -59,6 +55,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
         proxy_headers=True,
         access_log=False,
     )
+
+
+def _serve_settings(host: str, port: int) -> Settings:
+    """The settings `loyalty serve` runs with. In development, the links the API hands out
+    (wallet passes, the demo's GraphiQL) name this server unless PUBLIC_BASE_URL is set: in the
+    environment, for worker processes, and in the settings this process has cached."""
+    settings = _settings()
+    if not settings.is_production and "public_base_url" not in settings.model_fields_set:
+        os.environ["PUBLIC_BASE_URL"] = f"http://{host}:{port}"
+        get_settings.cache_clear()
+        settings = _settings()
+    return settings
 
 
 async def _migrate(settings: Settings, *, quiet: bool = False) -> None:

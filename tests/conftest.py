@@ -76,6 +76,8 @@ def template_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = make_settings(url)
 
     async def prepare() -> None:
+        if ON_POSTGRES:
+            await _claim_for_tests(url)
         db = Database(make_engine(settings))
         try:
             await migrate(settings, db, FakeClock(START))
@@ -84,6 +86,34 @@ def template_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     asyncio.run(prepare())
     yield url
+
+
+TEST_DATABASE_MARK = "loyalty tests: every test deletes all rows of this database"
+
+
+async def _claim_for_tests(url: str) -> None:
+    """The tests empty their PostgreSQL database before each test: refuse a database that holds
+    tables they did not create (a demo's, someone's data), and mark one they may use."""
+    name = make_url(url).database or ""
+    conn = await asyncpg.connect(_pg_dsn(url, name))
+    try:
+        tables = await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+        mark = await conn.fetchval(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+            "WHERE datname = current_database()"
+        )
+        if tables and mark != TEST_DATABASE_MARK:
+            pytest.exit(
+                f"LOYALTY_TEST_DATABASE_URL names {name!r}, which holds tables the tests did not "
+                "create; the tests delete every row of their database. Name an empty one "
+                "(createdb loyalty_test).",
+                returncode=2,
+            )
+        quoted = name.replace('"', '""')
+        literal = TEST_DATABASE_MARK.replace("'", "''")
+        await conn.execute(f"COMMENT ON DATABASE \"{quoted}\" IS '{literal}'")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ import signal
 import subprocess
 import sys
 
+from app.cli import _serve_settings
 from app.ledger import service as ledger_service
 from app.ledger.verify import verify_ledger
-from app.settings import Settings
+from app.settings import Settings, get_settings
 from tests.service.ledger.scenario import (
     balance_of,
     busy,
@@ -190,3 +191,39 @@ async def test_worker_runs_the_jobs_until_it_is_stopped(db, settings):
         ("EXPIRE", -100),
     ]
     assert (await verify_ledger(db)).violations == []
+
+
+def test_serve_names_its_own_address_in_the_links_it_hands_out(monkeypatch, settings):
+    # given: development, PUBLIC_BASE_URL unset, the settings already read once (as at import)
+    for name, value in _env(settings).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("PUBLIC_BASE_URL", raising=False)
+    get_settings.cache_clear()
+    assert get_settings().public_base_url == "http://127.0.0.1:8000"
+
+    try:
+        # when
+        served = _serve_settings("127.0.0.1", 18555)
+
+        # then: the app built in this process (one worker) reads the same
+        assert served.public_base_url == "http://127.0.0.1:18555"
+        assert get_settings().public_base_url == "http://127.0.0.1:18555"
+    finally:
+        get_settings.cache_clear()
+
+
+def test_serve_keeps_a_public_base_url_that_was_set(monkeypatch, settings):
+    # given
+    for name, value in _env(settings).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PUBLIC_BASE_URL", "http://loyalty.test:9000")
+    get_settings.cache_clear()
+
+    try:
+        # when
+        served = _serve_settings("127.0.0.1", 18555)
+
+        # then
+        assert served.public_base_url == "http://loyalty.test:9000"
+    finally:
+        get_settings.cache_clear()
