@@ -8,9 +8,11 @@ import contextlib
 import logging
 import logging.config
 import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from app.settings import DEFAULT_DATABASE_URL, ConfigurationError, Settings, get_settings
 
@@ -42,6 +44,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     if settings.database_url == DEFAULT_DATABASE_URL or args.demo:
         # The embedded default needs no separate step: bring it to head before serving.
         asyncio.run(_migrate(settings, quiet=True))
+    elif problem := _schema_problem(settings):
+        sys.exit(f"loyalty: {problem}")
     if args.demo:
         asyncio.run(_demo(settings))
     print(f"loyalty: serving on http://{args.host}:{args.port}/graphql", file=sys.stderr)
@@ -55,6 +59,75 @@ def cmd_serve(args: argparse.Namespace) -> None:
         proxy_headers=True,
         access_log=False,
     )
+
+
+def _migrated_settings() -> Settings:
+    """The settings of a command that works on the data: refused, in one line, when there is no
+    database or its schema is behind this version's (the operator runs `loyalty migrate`)."""
+    settings = _settings()
+    problem = _schema_problem(settings)
+    if problem:
+        sys.exit(f"loyalty: {problem}")
+    return settings
+
+
+def _schema_problem(settings: Settings) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    from app.migrate import head_revision, is_behind
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        path = Path(url.database).resolve()
+        if not path.exists():  # connecting would create an empty one here
+            return f"no database at {path}: run `loyalty migrate` first (or set DATABASE_URL)"
+    revision = asyncio.run(_schema_revision(settings))
+    if is_behind(revision):
+        return (
+            f"the database {_safe_url(settings.database_url)} is not migrated "
+            f"(at {revision or 'no revision'}, this version needs {head_revision()}): "
+            "run `loyalty migrate` first"
+        )
+    return None
+
+
+async def _schema_revision(settings: Settings) -> str | None:
+    from app.db import Database
+    from app.migrate import schema_revision
+
+    db = Database.from_settings(settings)
+    try:
+        return await schema_revision(db)
+    finally:
+        await db.dispose()
+
+
+def _connection_problem(error: BaseException) -> str | None:
+    """One line for an operator when the database cannot be reached or opened at all; None for
+    any other error (a bug keeps its traceback)."""
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, DBAPIError):
+        cause = error.orig.__cause__ if error.orig is not None else None
+        if cause is not None and type(cause).__name__ in _UNREACHABLE_ASYNCPG:
+            return str(cause)
+        if "unable to open database file" in str(error.orig):  # SQLite: no such directory
+            return str(error.orig)
+        return None
+    if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)):
+        return str(error) or type(error).__name__
+    return None
+
+
+_UNREACHABLE_ASYNCPG = frozenset(
+    {
+        "InvalidCatalogNameError",  # no such database
+        "InvalidPasswordError",
+        "InvalidAuthorizationSpecificationError",  # no such role, or pg_hba refuses
+        "CannotConnectNowError",  # starting up or shutting down
+        "TooManyConnectionsError",
+    }
+)
 
 
 def _serve_settings(host: str, port: int) -> Settings:
@@ -130,7 +203,7 @@ def cmd_create_admin(args: argparse.Namespace) -> None:
     from app.errors import DomainError
     from app.staff import service as staff_service
 
-    settings = _settings()
+    settings = _migrated_settings()
 
     async def run() -> None:
         db = Database.from_settings(settings)
@@ -159,7 +232,7 @@ def cmd_verify_ledger(args: argparse.Namespace) -> None:
     from app.db import Database
     from app.ledger.verify import Report, verify_ledger
 
-    settings = _settings()
+    settings = _migrated_settings()
     started = time.monotonic()
 
     def progress(report: Report) -> None:
@@ -214,7 +287,7 @@ async def _run_jobs_once(settings: Settings) -> None:
 
 
 def cmd_run_jobs(args: argparse.Namespace) -> None:
-    settings = _settings()
+    settings = _migrated_settings()
     _setup_logging(settings)
     if not args.once:
         sys.exit(
@@ -231,7 +304,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
     from app.jobs import run_all
     from app.outbox.worker import OutboxWorker
 
-    settings = _settings()
+    settings = _migrated_settings()
     _setup_logging(settings)
     log = logging.getLogger("app.worker")
 
@@ -281,7 +354,7 @@ def cmd_outbox(args: argparse.Namespace) -> None:
     from app.outbox import service as outbox_service
     from app.outbox.worker import OutboxWorker
 
-    settings = _settings()
+    settings = _migrated_settings()
     _setup_logging(settings)
 
     async def run() -> None:
@@ -327,7 +400,7 @@ def cmd_stats(args: argparse.Namespace) -> None:
     from app.db import Database
     from app.stats import service as stats_service
 
-    settings = _settings()
+    settings = _migrated_settings()
     started = time.monotonic()
 
     def progress(report: stats_service.RebuildReport) -> None:
@@ -455,7 +528,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    args.handler(args)
+    try:
+        args.handler(args)
+    except Exception as error:
+        problem = _connection_problem(error)
+        if problem is None:
+            raise
+        url = _settings().database_url
+        sys.exit(f"loyalty: cannot use the database {_safe_url(url)}: {problem}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 if __name__ == "__main__":

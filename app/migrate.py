@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 from app.clock import Clock
 from app.db import Database
@@ -43,3 +46,32 @@ async def migrate(settings: Settings, db: Database, clock: Clock) -> ProgramRule
         return await program_service.ensure_program(
             session, name=settings.program_name, currency=settings.currency, now=clock.now()
         )
+
+
+@lru_cache(maxsize=1)
+def _revisions() -> tuple[str, frozenset[str]]:
+    script = ScriptDirectory.from_config(alembic_config(""))
+    head = script.get_current_head()
+    assert head is not None
+    return head, frozenset(revision.revision for revision in script.walk_revisions())
+
+
+def head_revision() -> str:
+    """The schema revision this code needs."""
+    return _revisions()[0]
+
+
+async def schema_revision(db: Database) -> str | None:
+    """The database's schema revision; None when it was never migrated."""
+    async with db.engine.connect() as conn:
+        if not await conn.run_sync(lambda sync: inspect(sync).has_table("alembic_version")):
+            return None
+        return await conn.scalar(text("SELECT version_num FROM alembic_version"))
+
+
+def is_behind(revision: str | None) -> bool:
+    """Whether a schema lacks migrations this code needs: never migrated, or at a revision
+    before head. A revision this code does not know is a newer one (migrated for the next
+    release while this one still serves): not behind."""
+    head, known = _revisions()
+    return revision is None or (revision != head and revision in known)

@@ -227,3 +227,27 @@ def test_serve_keeps_a_public_base_url_that_was_set(monkeypatch, settings):
         assert served.public_base_url == "http://loyalty.test:9000"
     finally:
         get_settings.cache_clear()
+
+
+async def test_a_command_on_a_database_that_is_not_there_says_so_in_one_line(settings, tmp_path):
+    # given
+    missing = {**settings.model_dump(), "database_url": f"sqlite+aiosqlite:///{tmp_path}/no.db"}
+    unreachable = {**missing, "database_url": "postgresql+asyncpg://postgres@127.0.0.1:1/x"}
+
+    # when
+    no_file = await loyalty(Settings(**missing), "verify-ledger")
+    no_server = await loyalty(Settings(**unreachable), "migrate")
+
+    # then: nothing created, no traceback
+    assert (no_file.returncode, no_file.stderr) == (
+        1,
+        f"loyalty: no database at {tmp_path}/no.db: run `loyalty migrate` first "
+        "(or set DATABASE_URL)\n",
+    )
+    assert not (tmp_path / "no.db").exists()
+    assert no_server.returncode == 1
+    assert no_server.stderr.splitlines()[-1] == (
+        "loyalty: cannot use the database postgresql+asyncpg://postgres@127.0.0.1:1/x: "
+        "[Errno 111] Connect call failed ('127.0.0.1', 1)"
+    )
+    assert "Traceback" not in no_server.stderr

@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app.live import service as live_service
+from app.migrate import head_revision, is_behind, schema_revision
 
 log = logging.getLogger("app.http")
 
@@ -17,11 +18,21 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready: the database answers and its schema is this version's (or newer: migrated for the
+    next release while this one still serves)."""
     try:
-        await request.app.state.services.db.ping()
+        revision = await schema_revision(request.app.state.services.db)
     except Exception as error:  # any failure means "not ready"; the reason goes to the log
         log.warning("readiness check failed: %s", error)
         return JSONResponse({"status": "unavailable", "database": "down"}, status_code=503)
+    if is_behind(revision):
+        log.warning(
+            "not ready: the schema is at %s, this version needs %s", revision, head_revision()
+        )
+        return JSONResponse(
+            {"status": "unavailable", "database": "up", "schema": "behind: run `loyalty migrate`"},
+            status_code=503,
+        )
     return JSONResponse({"status": "ok", "database": "up"})
 
 

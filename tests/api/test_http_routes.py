@@ -51,6 +51,28 @@ async def test_readyz_when_the_database_is_unreachable(app_client, settings, url
     assert alive.status_code == 200
 
 
+@pytest.mark.private_database  # it moves the schema's revision
+@pytest.mark.parametrize(
+    ("revision", "status", "body"),
+    [
+        ("0008", 503, {"status": "unavailable", "database": "up",
+                       "schema": "behind: run `loyalty migrate`"}),
+        ("9999_next_release", 200, {"status": "ok", "database": "up"}),
+    ],
+    ids=["behind", "newer"],
+)  # fmt: skip
+async def test_readyz_when_the_schema_is_not_this_versions(client, db, revision, status, body):
+    # given
+    async with db.engine.begin() as conn:
+        await conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{revision}'")
+
+    # when
+    response = await client.get("/readyz")
+
+    # then
+    assert (response.status_code, response.json()) == (status, body)
+
+
 async def test_metrics_count_the_requests(client):
     # given
     await client.get("/healthz")
