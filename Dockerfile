@@ -6,8 +6,10 @@
 #   docker run -d --no-healthcheck --env-file prod.env loyalty loyalty worker   # scheduled jobs
 #
 # LOYALTY_ENV=production is baked in, so the server refuses to start until DATABASE_URL (a
-# PostgreSQL URL), LOYALTY_JWT_KEYS, LOYALTY_JWT_ACTIVE_KID, LOYALTY_MEMBER_CODE_SECRET and an
-# https:// PUBLIC_BASE_URL are given. `serve` does not migrate a PostgreSQL database: run
+# PostgreSQL URL), LOYALTY_JWT_KEYS, LOYALTY_JWT_ACTIVE_KID, LOYALTY_MEMBER_CODE_SECRET, an
+# https:// PUBLIC_BASE_URL and the Apple Wallet identity (APPLE_PASS_TYPE_ID, APPLE_TEAM_ID, and
+# readable APPLE_PASS_CERT, APPLE_PASS_KEY, APPLE_WWDR_CERT files: mount them) are given; the
+# README's Configuration lists every check. `serve` does not migrate a PostgreSQL database: run
 # `loyalty migrate` (same image, same environment) before starting a new version.
 # Behind a reverse proxy, set FORWARDED_ALLOW_IPS to the proxy's address so that uvicorn trusts
 # its X-Forwarded-For (login throttling keys on the client address).

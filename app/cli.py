@@ -41,6 +41,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from app.logs import logging_config
 
     settings = _serve_settings(args.host, args.port)
+    if settings.is_sqlite and args.workers > 1:
+        sys.exit(
+            "loyalty: on SQLite the server is one process (--workers 1): it hands balance updates "
+            "to live subscribers inside it; serve more workers on PostgreSQL"
+        )
     if settings.database_url == DEFAULT_DATABASE_URL or args.demo:
         # The embedded default needs no separate step: bring it to head before serving.
         asyncio.run(_migrate(settings, quiet=True))

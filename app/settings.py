@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -36,7 +37,7 @@ class Settings(BaseSettings):
     # JWT access tokens: HS256, signed with the active key, verified with any key in the map, so
     # a key can be rotated by adding the new one, making it active, and removing the old one
     # after `access_token_ttl_seconds`.
-    jwt_keys: dict[str, SecretStr] = Field(
+    jwt_keys: Annotated[dict[str, SecretStr], NoDecode] = Field(
         default_factory=lambda: {k: SecretStr(v) for k, v in DEV_JWT_KEYS.items()},
         alias="LOYALTY_JWT_KEYS",
     )
@@ -70,7 +71,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(10, alias="LOYALTY_DB_MAX_OVERFLOW", ge=0)
     sqlite_busy_timeout_ms: int = Field(30000, alias="LOYALTY_SQLITE_BUSY_TIMEOUT_MS", ge=0)
 
-    log_level: str = Field("INFO", alias="LOYALTY_LOG_LEVEL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "INFO", alias="LOYALTY_LOG_LEVEL"
+    )
 
     # The outbox worker: a delivery is retried with exponential backoff and full jitter
     # (random between 0 and min(max, base * 2^attempt)) until `outbox_max_attempts`, then DEAD.
@@ -136,6 +139,11 @@ class Settings(BaseSettings):
             except json.JSONDecodeError as exc:
                 raise ValueError('must be a JSON object {"<kid>": "<secret>", ...}') from exc
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -204,7 +212,9 @@ class Settings(BaseSettings):
         elif len(code_secret) < 32:
             problems.append("LOYALTY_MEMBER_CODE_SECRET is shorter than 32 characters")
         if self.database_url == DEFAULT_DATABASE_URL:
-            problems.append("DATABASE_URL is not set (production needs PostgreSQL)")
+            problems.append(
+                "DATABASE_URL is the embedded development default (production needs PostgreSQL)"
+            )
         if not self.public_base_url.startswith("https://"):
             problems.append("PUBLIC_BASE_URL must be an https:// address in production")
         providers = (("APNS_BASE_URL", self.apns_base_url), ("FCM_BASE_URL", self.fcm_base_url))
@@ -229,6 +239,23 @@ class Settings(BaseSettings):
             )
         if not self.google_wallet_base_url.startswith("https://"):
             problems.append("GOOGLE_WALLET_BASE_URL must be an https:// address in production")
+        apns = (self.apns_key_file, self.apns_key_id, self.apns_team_id, self.apns_topic)
+        if any(apns) and not all(apns):
+            problems.append(
+                "set all of APNS_KEY_FILE, APNS_KEY_ID, APNS_TEAM_ID and APNS_TOPIC, or none"
+            )
+        files = (
+            ("APPLE_PASS_CERT", self.apple_pass_cert),
+            ("APPLE_PASS_KEY", self.apple_pass_key),
+            ("APPLE_WWDR_CERT", self.apple_wwdr_cert),
+            ("GOOGLE_WALLET_SERVICE_ACCOUNT_FILE", self.google_wallet_service_account_file),
+            ("APNS_KEY_FILE", self.apns_key_file),
+            ("APNS_CA_FILE", self.apns_ca_file),
+            ("FCM_SERVICE_ACCOUNT_FILE", self.fcm_service_account_file),
+        )
+        for name, path in files:  # found now, not at the first pass or push
+            if path and not os.access(path, os.R_OK):
+                problems.append(f"{name} names {path}, which cannot be read")
         return problems
 
     def check_for_production(self) -> None:

@@ -251,3 +251,18 @@ async def test_a_command_on_a_database_that_is_not_there_says_so_in_one_line(set
         "[Errno 111] Connect call failed ('127.0.0.1', 1)"
     )
     assert "Traceback" not in no_server.stderr
+
+
+async def test_serve_on_sqlite_is_one_process(settings, tmp_path):
+    # given
+    sqlite = {**settings.model_dump(), "database_url": f"sqlite+aiosqlite:///{tmp_path}/x.db"}
+
+    # when
+    result = await loyalty(Settings(**sqlite), "serve", "--workers", "2")
+
+    # then
+    assert (result.returncode, result.stderr) == (
+        1,
+        "loyalty: on SQLite the server is one process (--workers 1): it hands balance updates "
+        "to live subscribers inside it; serve more workers on PostgreSQL\n",
+    )

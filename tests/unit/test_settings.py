@@ -23,9 +23,10 @@ PRODUCTION: dict[str, Any] = {
     "LOYALTY_MEMBER_CODE_SECRET": GOOD_CODE_SECRET,
     "APPLE_PASS_TYPE_ID": "pass.com.example.loyalty",
     "APPLE_TEAM_ID": "ABCDE12345",
-    "APPLE_PASS_CERT": "/run/secrets/pass.pem",
-    "APPLE_PASS_KEY": "/run/secrets/pass-key.pem",
-    "APPLE_WWDR_CERT": "/run/secrets/wwdr.cer",
+    # Any readable file: at start, production checks that the files it names can be read.
+    "APPLE_PASS_CERT": __file__,
+    "APPLE_PASS_KEY": __file__,
+    "APPLE_WWDR_CERT": __file__,
 }
 
 
@@ -121,7 +122,7 @@ def test_production_on_the_defaults_names_every_problem_on_one_line() -> None:
         "refusing to start in production: "
         "LOYALTY_JWT_KEYS['dev-1'] is the development default secret; "
         "LOYALTY_MEMBER_CODE_SECRET is the development default secret; "
-        "DATABASE_URL is not set (production needs PostgreSQL); "
+        "DATABASE_URL is the embedded development default (production needs PostgreSQL); "
         "PUBLIC_BASE_URL must be an https:// address in production"
     )
     assert "\n" not in message
@@ -160,7 +161,22 @@ def test_production_on_the_defaults_names_every_problem_on_one_line() -> None:
         ),
         (
             {"DATABASE_URL": "sqlite+aiosqlite:///./loyalty.db"},
-            "DATABASE_URL is not set (production needs PostgreSQL)",
+            "DATABASE_URL is the embedded development default (production needs PostgreSQL)",
+        ),
+        (
+            {"APPLE_PASS_KEY": "/run/secrets/missing-key.pem"},
+            "APPLE_PASS_KEY names /run/secrets/missing-key.pem, which cannot be read",
+        ),
+        (
+            {
+                "GOOGLE_WALLET_ISSUER_ID": "3388000000012345678",
+                "GOOGLE_WALLET_SERVICE_ACCOUNT_FILE": "/run/secrets/google.json",
+            },
+            "GOOGLE_WALLET_SERVICE_ACCOUNT_FILE names /run/secrets/google.json, which cannot be read",
+        ),
+        (
+            {"APNS_KEY_FILE": __file__, "APNS_KEY_ID": "KEY123", "APNS_TEAM_ID": "TEAM12"},
+            "set all of APNS_KEY_FILE, APNS_KEY_ID, APNS_TEAM_ID and APNS_TOPIC, or none",
         ),
         (
             {"PUBLIC_BASE_URL": "http://loyalty.example.com"},
@@ -344,3 +360,36 @@ def test_refuses_values_out_of_range(name: str, value: Any) -> None:
     # then
     assert raised.value.error_count() == 1
     assert raised.value.errors()[0]["loc"] == (name,)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("LOYALTY_JWT_KEYS", "notjson", 'must be a JSON object {"<kid>": "<secret>", ...}'),
+        ("LOYALTY_LOG_LEVEL", "verbose", "Input should be 'DEBUG', 'INFO', 'WARNING'"),
+    ],
+)
+def test_a_malformed_setting_from_the_environment_is_named_with_what_it_should_be(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    # given
+    monkeypatch.setenv(name, value)
+
+    # when
+    with pytest.raises(ValidationError) as raised:
+        _settings()
+
+    # then
+    assert name in str(raised.value)
+    assert says in str(raised.value)
+
+
+def test_the_log_level_may_be_written_in_lower_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given
+    monkeypatch.setenv("LOYALTY_LOG_LEVEL", "debug")
+
+    # when
+    settings = _settings()
+
+    # then
+    assert settings.log_level == "DEBUG"
