@@ -279,14 +279,14 @@ async def _run_jobs_once(settings: Settings) -> None:
 
     def progress(report: JobReport) -> None:
         print(
-            f"  {report.name}: {report.members} members, {report.points} points so far",
+            f"  {report.name}: {report.summary()} so far",
             file=sys.stderr,
         )
 
     db = Database.from_settings(settings)
     try:
         for report in await run_all(db, SystemClock(), progress=progress):
-            print(f"loyalty: {report.name}: {report.members} members, {report.points} points")
+            print(f"loyalty: {report.name}: {report.summary()}")
     finally:
         await db.dispose()
 
@@ -437,10 +437,16 @@ def cmd_stats(args: argparse.Namespace) -> None:
     for difference in report.differences[:100]:
         print(f"DIFFERENCE {difference}")
     verb = "checked" if args.stats_command == "check" else "rebuilt"
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    days = (
+        "every day"
+        if args.stats_command == "rebuild" and args.include_today
+        else f"the days before {today} UTC (today's are still being written)"
+    )
     print(
         f"loyalty stats {args.stats_command}: {report.members} members, {report.entries} "
-        f"entries, {report.purchases} purchases: {report.rows} (store, day) rows {verb} in "
-        f"{time.monotonic() - started:.1f} s"
+        f"entries, {report.purchases} purchases of {days}: {report.rows} (store, day) rows "
+        f"{verb} in {time.monotonic() - started:.1f} s"
         + (f"; {len(report.differences)} differences" if args.stats_command == "check" else "")
     )
     sys.exit(1 if report.differences else 0)

@@ -31,8 +31,12 @@ log = logging.getLogger("app.jobs")
 @dataclass
 class JobReport:
     name: str
-    members: int = 0
+    members: int = 0  # what the job counts: the members it changed, unless `counted` says
     points: int = 0
+    counted: str = "members"
+
+    def summary(self) -> str:
+        return f"{self.members} {self.counted}, {self.points} points"
 
 
 Work = Callable[[AsyncSession, MemberAccount, dt.datetime], Awaitable[int]]
@@ -204,7 +208,7 @@ async def announce_offers(
     """`offer.available` once per (offer, member), when the offer opens for the member: a walk
     over every member by id in batches, a batch one transaction, when an offer opened since the
     last walk or hourly (app.offers.notices). Counts the notices sent (as `members`)."""
-    report = JobReport("announce-offers")
+    report = JobReport("announce-offers", counted="offer notices")
     now = clock.now()
     async with db.read() as session:
         rules = await program_service.current_rules(session)

@@ -7,7 +7,8 @@ import json
 import logging
 from typing import Any
 
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# A record's own attributes, and uvicorn's `color_message` (its message with terminal colours).
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -48,5 +49,7 @@ def logging_config(level: str) -> dict[str, Any]:
             "uvicorn": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
             "uvicorn.error": {"handlers": ["stderr"], "level": level.upper(), "propagate": False},
             "uvicorn.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+            # Alembic announces each of its plugins at INFO on every `migrate`.
+            "alembic.runtime.plugins": {"level": "WARNING"},
         },
     }

@@ -124,13 +124,11 @@ async def test_run_jobs_once_releases_and_expires_and_prints_its_summary(db, set
     # then
     assert first.returncode == 0, first.stderr
     others = [
-        f"loyalty: {name}: 0 members, 0 points"
-        for name in (
-            "birthday-bonuses",
-            "review-tiers",
-            "remind-expiring-points",
-            "announce-offers",
-        )
+        *(
+            f"loyalty: {name}: 0 members, 0 points"
+            for name in ("birthday-bonuses", "review-tiers", "remind-expiring-points")
+        ),
+        "loyalty: announce-offers: 0 offer notices, 0 points",
     ]
     assert first.stdout.splitlines() == [
         "loyalty: release-pending: 1 members, 300 points",

@@ -210,4 +210,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    # No options: the settings are the environment variables above; --help says so and stops.
+    argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Settings: PG_URL (also PostgreSQL), EVENTS (1000), WRITERS (8), PYTHON.",
+    ).parse_args()
     asyncio.run(main())

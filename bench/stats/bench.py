@@ -331,4 +331,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    # No options: the settings are environment variables; --help says so and stops.
+    argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Settings: DATABASE_URL (an existing PostgreSQL database), MEMBERS, ROUNDS.",
+    ).parse_args()
     asyncio.run(main())
