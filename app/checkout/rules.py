@@ -8,7 +8,6 @@ redeemed points rounded down, cumulatively, so that several partial refunds add 
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -80,7 +79,7 @@ def point_value(rules: ProgramRules, points: int) -> Fraction:
 def redemption_step(rules: ProgramRules) -> int:
     """The points that pay for whole minor units: 1 when a point is worth a cent or more, 100
     when 100 points are worth ¥1."""
-    return rules.point_value_points // math.gcd(rules.point_value_points, rules.point_value_amount)
+    return rules.point_value_unit[0]
 
 
 def max_redeemable(rules: ProgramRules, *, total: int | None, available: int) -> int:

@@ -45,8 +45,13 @@ class Checkout:
         description="The most points the member can pay with now (the 50 % cap needs the total: "
         "see purchaseQuote)."
     )
-    point_value: Money = strawberry.field(description="What `pointValuePoints` points pay.")
-    point_value_points: int
+    point_value: Money = strawberry.field(
+        description="What `pointValuePoints` points pay: a point's value where a point is worth "
+        "whole minor units (1 cent when 100 points are worth 1.00)."
+    )
+    point_value_points: int = strawberry.field(
+        description="The fewest points worth whole minor units: 1 in most programs."
+    )
     offers: list[Offer]
 
 
@@ -248,8 +253,8 @@ class CheckoutMutation:
                 available_points=opened.available,
             ),
             max_redeemable_points=opened.max_redeemable,
-            point_value=Money(amount=rules.point_value_amount, currency=rules.currency),
-            point_value_points=rules.point_value_points,
+            point_value=Money(amount=rules.point_value_unit[1], currency=rules.currency),
+            point_value_points=rules.point_value_unit[0],
             offers=[Offer.of(item) for item in offers.items],
         )
 

@@ -81,9 +81,13 @@ class Program:
     currency: str
     earn_rate: EarnRate
     point_value: Money = strawberry.field(
-        description="What `pointValuePoints` points pay at the till."
+        description="What `pointValuePoints` points pay at the till: a point's value where a point "
+        "is worth whole minor units (1 cent when 100 points are worth 1.00)."
     )
-    point_value_points: int
+    point_value_points: int = strawberry.field(
+        description="The fewest points worth whole minor units: 1 in most programs, 100 when 100 "
+        "points are worth ¥1."
+    )
     redemption: RedemptionRules
     pending_days: int
     expiry_days: int
@@ -105,8 +109,8 @@ class Program:
             name=rules.name,
             currency=rules.currency,
             earn_rate=EarnRate(points=rules.earn_points, per=money(rules.earn_per_amount)),
-            point_value=money(rules.point_value_amount),
-            point_value_points=rules.point_value_points,
+            point_value=money(rules.point_value_unit[1]),
+            point_value_points=rules.point_value_unit[0],
             redemption=RedemptionRules(
                 min_points=rules.redeem_min_points, max_percent_of_total=rules.redeem_max_percent
             ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -95,6 +96,14 @@ class ProgramRules:
     referral_min_purchase: int = 1000
     referral_monthly_cap: int = 10
     birthday_points: int = 200
+
+    @property
+    def point_value_unit(self) -> tuple[int, int]:
+        """(points, minor units): the fewest points worth a whole number of minor units, and
+        what they pay. (1, 1) when 100 points are worth 1.00 (a point is a cent); (100, 1) when
+        100 points are worth ¥1. What the API shows as `pointValuePoints` and `pointValue`."""
+        common = math.gcd(self.point_value_points, self.point_value_amount)
+        return self.point_value_points // common, self.point_value_amount // common
 
     @property
     def lowest_tier(self) -> Tier:

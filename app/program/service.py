@@ -164,6 +164,12 @@ async def update_program(
         raise InvalidInput(f"Unknown program settings: {', '.join(sorted(unknown))}.")
     async with db.transaction() as session:
         current = await current_rules(session)
+        if ("point_value_points" in changes) != ("point_value_amount" in changes):
+            # One half of "N points are worth M": the other as the API shows it (the fewest
+            # points worth whole minor units), so that "pointValue: 2" alone means 2 cents a
+            # point where a point was a cent, not 2 cents for the 100 points configured once.
+            points, amount = current.point_value_unit
+            changes = {"point_value_points": points, "point_value_amount": amount, **changes}
         return await save_version(
             session, actor, dataclasses.replace(current, **changes), now=clock.now()
         )

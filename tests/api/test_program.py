@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support import create_member, create_staff, create_store, gql, login
 
 PROGRAM = """
@@ -92,8 +94,8 @@ DEFAULTS = {
     "name": "Loyalty",
     "currency": "USD",
     "earnRate": {"points": 1, "per": {"amount": 100, "currency": "USD"}},
-    "pointValue": {"amount": 100, "currency": "USD"},
-    "pointValuePoints": 100,
+    "pointValue": {"amount": 1, "currency": "USD"},  # 100 points = 1.00: a point is a cent
+    "pointValuePoints": 1,
     "redemption": {"minPoints": 100, "maxPercentOfTotal": 50},
     "pendingDays": 0,
     "expiryDays": 365,
@@ -156,6 +158,32 @@ async def test_update_program_changes_only_the_fields_given(client, db, settings
     }
     assert updated["data"]["updateProgram"] == {"__typename": "Program"} | expected
     assert public["data"]["program"] == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        # "a point is worth 2 cents", next to the point's value shown (1 point = 1 cent)
+        ({"pointValue": {"amount": 2, "currency": "USD"}}, (1, 2)),
+        # "250 points are worth 1 cent"
+        ({"pointValuePoints": 250}, (250, 1)),
+        # both: shown in the fewest points worth whole cents
+        ({"pointValuePoints": 1000, "pointValue": {"amount": 500, "currency": "USD"}}, (2, 1)),
+    ],
+    ids=["value alone", "points alone", "both"],
+)
+async def test_a_points_value_is_set_and_shown_per_the_fewest_points_worth_whole_cents(
+    client, db, settings, clock, given, shown
+):
+    # given
+    token = await admin_token(db, settings, clock)
+
+    # when
+    updated = await gql(client, UPDATE_PROGRAM, {"input": given}, token=token)
+
+    # then
+    program = updated["data"]["updateProgram"]
+    assert (program["pointValuePoints"], program["pointValue"]["amount"]) == shown
 
 
 async def test_each_update_is_a_new_version(client, db, settings, clock):

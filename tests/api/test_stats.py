@@ -73,7 +73,7 @@ async def test_program_overview_as_the_back_office_sends_it(client, db, settings
     # then
     data = answer["data"]
     assert data["program"]["currency"] == "USD"
-    assert data["program"]["pointValue"] == {"amount": 100, "currency": "USD"}
+    assert data["program"]["pointValue"] == {"amount": 1, "currency": "USD"}  # a point's
     assert data["stats"] == {
         "members": 2,
         "activeMembers30d": 2,

@@ -225,7 +225,7 @@ async def test_scan_opens_a_checkout_for_fifteen_minutes(client, db, settings, c
         "expiresAt": "2026-06-01T12:15:00+00:00",
         "member": {"firstName": "Ann", "tierName": "Bronze", "availablePoints": 0},
         "maxRedeemablePoints": 0,
-        "pointValue": {"amount": 100, "currency": USD},
+        "pointValue": {"amount": 1, "currency": USD},  # a point's: 100 points = 1.00
         "offers": [],
     }
     assert (str(row.member_id), str(row.store_id), row.code_kind) == (

@@ -363,3 +363,14 @@ def test_tier_looks_up_by_code() -> None:
     # then
     assert found == (GOLD, None, None)
     assert program.lowest_tier == BRONZE
+
+
+@pytest.mark.parametrize(
+    ("currency", "unit"), [("USD", (1, 1)), ("JPY", (100, 1)), ("KWD", (1, 10))]
+)
+def test_a_points_value_is_told_per_the_fewest_points_worth_whole_minor_units(currency, unit):
+    # given: the defaults, 100 points worth one unit of money
+    program = rules.default_rules(name="Loyalty", currency=currency)
+
+    # then
+    assert program.point_value_unit == unit
