@@ -62,11 +62,9 @@ async def replay(
     # One query on (scope, key): the key is scoped to the till's staff member, and a key already
     # used for another member is a reuse too (the unique key includes the member, so that the
     # data can be distributed by member).
-    records = (
-        await (await core(session)).execute(
-            _RECORDS_OF_KEY, {"scope": scope, "key": key, "member_id": member_id}
-        )
-    ).all()
+    records = await (await core(session)).all(
+        _RECORDS_OF_KEY, {"scope": scope, "key": key, "member_id": member_id}
+    )
     record = next((r for r in records if r.member_id == member_id), None)
     if record is None:
         if records:

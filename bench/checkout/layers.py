@@ -6,8 +6,9 @@ Reads DATABASE_URL like the server (a seeded, migrated database). One till, one 
 time, in this process: `actor_for_token` (what every request does first: the JWT, then the staff
 member and their stores), `scan_member_code` (typed card number) and `complete_purchase` (3 lines,
 every fifth redeeming 100 points), called as the GraphQL resolvers call them. For each, the CPU
-milliseconds of this process per call and the SQL statements it sends (counted with an engine
-event). The server's CPU per purchase (load.py) less these is what HTTP and GraphQL cost.
+milliseconds of this process per call and the SQL statements it sends (all of them, through
+SQLAlchemy or straight to asyncpg: `app.db.watching_statements`). The server's CPU per purchase
+(load.py) less these is what HTTP and GraphQL cost.
 """
 
 from __future__ import annotations
@@ -23,15 +24,13 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import event
-
 import app.models  # noqa: F401  (every table mapped)
 from app.auth import service as auth_service
 from app.auth.passwords import PasswordHasher
 from app.checkout import rules as till
 from app.checkout import service as checkout_service
 from app.clock import SystemClock
-from app.db import Database
+from app.db import Database, watching_statements
 from app.kit.money import Money
 from app.offers import service as offers_service
 from app.program import service as program_service
@@ -52,11 +51,13 @@ async def run(seed: dict, purchases: int, warmup: int) -> None:
 
     show = bool(os.environ.get("LAYERS_SQL"))
 
-    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
-    def count(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+    def count(sql: str) -> None:  # every statement, through SQLAlchemy or straight to asyncpg
         statements[current[0]] += 1
         if show:
             print(f"[{current[0]}] {' '.join(sql.split())[:160]}")
+
+    watching = watching_statements(db.engine, count)
+    watching.__enter__()
 
     actors = auth_service.ActorCache()  # as the server keeps them
     rules_cache = program_service.RulesCache()
@@ -126,6 +127,7 @@ async def run(seed: dict, purchases: int, warmup: int) -> None:
                 ),
             )
     finally:
+        watching.__exit__(None, None, None)
         await db.dispose()
     print(f"{purchases} purchases, one at a time, in one process (CPU and wall per purchase)")
     print(f"{'step':<42} {'cpu ms':>7} {'wall ms':>8} {'SQL':>5}")

@@ -8,10 +8,8 @@ import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import event
-
 from app.checkout import service as checkout_service
-from app.db import Database
+from app.db import Database, watching_statements
 from app.offers import service as offers_service
 from app.offers.rules import NewOffer
 from tests.service.checkout.tills import command, new_member, open_till, scan
@@ -23,15 +21,12 @@ def offer_queries(db: Database) -> Iterator[list[str]]:
     """The statements that read the offers table while the block runs."""
     seen: list[str] = []
 
-    def listen(_conn: object, _cursor: object, sql: str, *_args: object) -> None:
+    def watch(sql: str) -> None:
         if "FROM offers" in sql:
             seen.append(sql)
 
-    event.listen(db.engine.sync_engine, "before_cursor_execute", listen)
-    try:
+    with watching_statements(db.engine, watch):
         yield seen
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", listen)
 
 
 def bonus(title: str = "Bonus") -> NewOffer:

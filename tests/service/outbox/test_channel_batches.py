@@ -6,9 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import event as sa_event
-
 from app.auth.actors import MemberActor, StaffActor
+from app.db import watching_statements
 from app.ledger import service as ledger_service
 from app.notifications import service as notifications_service
 from app.notifications.channel import PushChannel
@@ -37,18 +36,18 @@ class Statements:
     """Counts the SQL statements run on an engine while it is in use."""
 
     def __init__(self, db) -> None:
-        self.engine = db.engine.sync_engine
+        self.watching = watching_statements(db.engine, self._count)
         self.count = 0
 
-    def _count(self, *_args) -> None:
+    def _count(self, _sql: str) -> None:
         self.count += 1
 
     def __enter__(self) -> Statements:
-        sa_event.listen(self.engine, "before_cursor_execute", self._count)
+        self.watching.__enter__()
         return self
 
-    def __exit__(self, *_exc) -> None:
-        sa_event.remove(self.engine, "before_cursor_execute", self._count)
+    def __exit__(self, *exc) -> None:
+        self.watching.__exit__(*exc)
 
 
 async def test_webhooks_one_query_for_a_batch_filtered_per_event_type(db, settings, clock):

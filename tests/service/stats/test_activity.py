@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlmodel import col
 
 from app import jobs
 from app.auth.actors import StaffActor
+from app.db import watching_statements
 from app.ledger import service as ledger_service
 from app.ledger.models import MemberAccount
 from app.program import service as program_service
@@ -181,19 +182,16 @@ async def test_a_purchase_writes_the_totals_and_the_counts_in_one_statement(db, 
     at(clock, 2)
     statements: list[str] = []
 
-    def seen(conn, cursor, statement, parameters, context, executemany):
+    def seen(statement: str) -> None:
         if "daily_totals" in statement:
             statements.append(statement)
 
     # when
-    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
-    try:
+    with watching_statements(db.engine, seen):
         await buy(db, clock, till, ann, "A-3", 1000)
         purchase_statements = list(statements)
         statements.clear()
         await refund(db, clock, till, paid.purchase_id, 500, key="refund-1")
-    finally:
-        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
 
     # then
     assert len(purchase_statements) == 1, purchase_statements

@@ -1,0 +1,125 @@
+"""app.db.core: Core statements built once, on the session's connection. On PostgreSQL, inside a
+transaction, they go to the driver directly, with the values SQLAlchemy would send."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from sqlalchemy import event, insert, select, text
+from sqlalchemy.exc import IntegrityError
+
+from app.db import core, watching_statements
+from app.outbox.models import OutboxEvent
+
+_INSERT = insert(OutboxEvent.__table__)  # type: ignore[attr-defined]
+AT = dt.datetime(2026, 6, 1, 14, 30, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+
+
+def event_row(**values):
+    return {
+        "id": uuid.uuid4(), "type": "points.earned", "occurred_at": AT, "member_id": None,
+        "data": {"points": 5, "store": "Main st. é", "none": None}, "fanned_out": False,
+    } | values  # fmt: skip
+
+
+def statements_seen(db) -> list[str]:
+    """The statements SQLAlchemy's execution path sends from now on (its cursor event)."""
+    seen: list[str] = []
+
+    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn, _cursor, sql, *_args):  # type: ignore[no-untyped-def]
+        seen.append(" ".join(sql.split()[:3]))
+
+    return seen
+
+
+async def test_watching_statements_sees_both_paths(db):
+    # given
+    watched: list[str] = []
+
+    # when
+    with watching_statements(db.engine, lambda sql: watched.append(" ".join(sql.split()[:3]))):
+        async with db.transaction() as session:
+            await session.execute(text("SELECT 1"))
+            await (await core(session)).execute(_INSERT, event_row())
+
+    # then: (SQLite's transaction begins with a statement of its own)
+    assert [sql for sql in watched if not sql.startswith("BEGIN")] == [
+        "SELECT 1",
+        "INSERT INTO outbox_events",
+    ]
+
+
+async def test_rows_read_back_as_written_and_on_postgresql_skip_sqlalchemys_path(db):
+    # given
+    rows = [event_row(), event_row(), event_row(type="points.redeemed")]
+    seen = statements_seen(db)
+
+    # when: a read begins the transaction, then one row, then two in one statement
+    async with db.transaction() as session:
+        await session.execute(text("SELECT 1"))
+        connection = await core(session)
+        await connection.execute(_INSERT, rows[0])
+        await connection.execute(_INSERT, rows[1:])
+
+    # then
+    async with db.read() as session:
+        stored = (await session.scalars(select(OutboxEvent))).all()
+    assert sorted((e.id, e.type, e.occurred_at, e.member_id, e.data) for e in stored) == sorted(
+        (r["id"], r["type"], AT, None, r["data"]) for r in rows
+    )
+    assert all(e.occurred_at.tzinfo == dt.UTC for e in stored)
+    inserts = [sql for sql in seen if sql.startswith("INSERT")]
+    assert inserts == ([] if not db.is_sqlite else ["INSERT INTO outbox_events"] * 2)
+
+
+async def test_a_unique_key_broken_is_sqlalchemys_integrity_error_and_writes_nothing(db):
+    # given
+    row = event_row()
+
+    # when
+    with pytest.raises(IntegrityError) as raised:
+        async with db.transaction() as session:
+            await session.execute(text("SELECT 1"))
+            connection = await core(session)
+            await connection.execute(_INSERT, row)
+            await connection.execute(_INSERT, event_row(id=row["id"]))
+
+    # then
+    assert "outbox_events" in str(raised.value.orig)  # its key, in either database's words
+    async with db.read() as session:
+        assert (await session.scalars(select(OutboxEvent))).all() == []
+
+
+async def test_the_first_statement_of_a_transaction_begins_it_through_sqlalchemy(db):
+    # given
+    seen = statements_seen(db)
+
+    # when: a write is the transaction's first statement, and it rolls back
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as session:
+            await (await core(session)).execute(_INSERT, event_row())
+            raise RuntimeError("changed my mind")
+
+    # then: the write was inside the transaction (SQLAlchemy's BEGIN), so it is gone
+    assert [sql for sql in seen if sql.startswith("INSERT")] == ["INSERT INTO outbox_events"]
+    async with db.read() as session:
+        assert (await session.scalars(select(OutboxEvent))).all() == []
+
+
+async def test_in_autocommit_a_write_goes_straight_to_the_driver_too(db):
+    # given
+    seen = statements_seen(db)
+    row = event_row()
+
+    # when
+    async with db.autocommit() as session:
+        await (await core(session)).execute(_INSERT, row)
+
+    # then: committed at once (SQLite has no autocommit here: its transaction)
+    inserts = [sql for sql in seen if sql.startswith("INSERT")]
+    assert inserts == ([] if not db.is_sqlite else ["INSERT INTO outbox_events"])
+    async with db.read() as session:
+        assert [e.id for e in (await session.scalars(select(OutboxEvent))).all()] == [row["id"]]
