@@ -18,6 +18,7 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from app.graphql import inputs
 from app.graphql.admin_members import AdminMembersQuery
 from app.graphql.auth import AuthMutation
 from app.graphql.checkout import CheckoutMutation, CheckoutQuery
@@ -95,10 +96,12 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if settings.is_production:
         extensions.append(DisableIntrospection)
-    return LoyaltySchema(
+    schema = LoyaltySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     )
+    inputs.install(schema)  # input objects built by a plan made once per class
+    return schema
