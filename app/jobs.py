@@ -20,6 +20,8 @@ from app.ledger.models import MemberAccount
 from app.live import service as live_service
 from app.offers import notices as offer_notices
 from app.outbox import reminders
+from app.outbox import rules as outbox_rules
+from app.outbox import service as outbox_service
 from app.program import service as program_service
 from app.referrals import service as referrals_service
 from app.stats import service as stats_service
@@ -224,9 +226,29 @@ async def announce_offers(
             progress(report)
 
 
+async def prune_outbox(
+    db: Database,
+    clock: Clock,
+    *,
+    batch_size: int = 1000,
+    progress: Callable[[JobReport], None] | None = None,
+) -> JobReport:
+    """Delete the outbox events delivered (or wanted by no target) more than
+    `outbox_rules.RETENTION_DAYS` ago, with their deliveries, a batch a transaction."""
+    report = JobReport("prune-outbox", counted="outbox events")
+    before = clock.now() - dt.timedelta(days=outbox_rules.RETENTION_DAYS)
+    while True:
+        deleted, more = await outbox_service.prune(db, before=before, batch_size=batch_size)
+        report.members += deleted
+        if not more:
+            return report
+        if progress:
+            progress(report)
+
+
 JOBS = (
     release_pending, expire_points, birthday_bonuses, review_tiers, remind_expiring_points,
-    announce_offers,
+    announce_offers, prune_outbox,
 )  # fmt: skip
 
 

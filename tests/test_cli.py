@@ -129,6 +129,7 @@ async def test_run_jobs_once_releases_and_expires_and_prints_its_summary(db, set
             for name in ("birthday-bonuses", "review-tiers", "remind-expiring-points")
         ),
         "loyalty: announce-offers: 0 offer notices, 0 points",
+        "loyalty: prune-outbox: 0 outbox events, 0 points",
     ]
     assert first.stdout.splitlines() == [
         "loyalty: release-pending: 1 members, 300 points",

@@ -1,8 +1,13 @@
-"""Pure rules of delivery: when to try again."""
+"""Pure rules of delivery: when to try again, and how long a finished delivery is kept."""
 
 from __future__ import annotations
 
 import random
+
+# Delivered events (and those no target wanted) are kept this long, for the operators' look back
+# and the receivers' duplicates, then deleted. Dead and pending deliveries, and their events,
+# stay until they are delivered or given up (`loyalty outbox retry-dead`).
+RETENTION_DAYS = 30
 
 
 def backoff_seconds(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -67,6 +67,45 @@ async def record_all(
 
 
 _INSERT_EVENT = insert(OutboxEvent.__table__)  # type: ignore[attr-defined]  # built once
+
+
+# -- keeping the tables small ---------------------------------------------------------------------
+
+_FINISHED = (DeliveryStatus.DELIVERED, DeliveryStatus.GONE)
+
+
+async def prune(db: Database, *, before: dt.datetime, batch_size: int = 1000) -> tuple[int, bool]:
+    """One batch of what was finished before `before`: deliveries delivered or gone, then the
+    events left without a delivery. Returns the events deleted and whether more may be left."""
+    async with db.transaction() as session:
+        finished = (
+            select(col(OutboxDelivery.id))
+            .where(
+                col(OutboxDelivery.status).in_(_FINISHED), col(OutboxDelivery.updated_at) < before
+            )
+            .limit(batch_size)
+        )
+        deliveries = list((await session.scalars(finished)).all())
+        if deliveries:
+            await session.execute(
+                delete(OutboxDelivery).where(col(OutboxDelivery.id).in_(deliveries))
+            )
+        waiting = select(col(OutboxDelivery.id)).where(
+            col(OutboxDelivery.event_id) == col(OutboxEvent.id)
+        )
+        done = (
+            select(col(OutboxEvent.id))
+            .where(
+                col(OutboxEvent.fanned_out).is_(True),
+                col(OutboxEvent.occurred_at) < before,
+                ~waiting.exists(),
+            )
+            .limit(batch_size)
+        )
+        events = list((await session.scalars(done)).all())
+        if events:
+            await session.execute(delete(OutboxEvent).where(col(OutboxEvent.id).in_(events)))
+    return len(events), len(deliveries) == batch_size or len(events) == batch_size
 
 
 # -- what the admins see and do ------------------------------------------------------------------

@@ -177,6 +177,7 @@ async def test_run_all_releases_then_expires(db, settings, clock):
         ("review-tiers", 0, 0),
         ("remind-expiring-points", 0, 0),
         ("announce-offers", 0, 0),
+        ("prune-outbox", 0, 0),
     ]
     assert await balance_of(db, ann.id) == ledger_service.Balance(available=0, pending=0)
     assert await balance_of(db, bob.id) == ledger_service.Balance(available=300, pending=0)
