@@ -304,6 +304,7 @@ def cmd_run_jobs(args: argparse.Namespace) -> None:
 def cmd_worker(args: argparse.Namespace) -> None:
     import signal
 
+    from app import worker_metrics
     from app.clock import SystemClock
     from app.db import Database
     from app.jobs import run_all
@@ -313,12 +314,19 @@ def cmd_worker(args: argparse.Namespace) -> None:
     _setup_logging(settings)
     log = logging.getLogger("app.worker")
 
+    counts = worker_metrics.JobCounts() if args.jobs else None
+
     async def jobs(db: Database, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                await run_all(db, SystemClock())
+                reports = await run_all(db, SystemClock())
             except Exception:  # one failed round must not stop the worker; it is logged
                 log.exception("scheduled jobs failed; retrying next round")
+                if counts is not None:
+                    counts.failed_rounds += 1
+            else:
+                if counts is not None:
+                    counts.round_done(reports)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=args.interval)
 
@@ -328,12 +336,25 @@ def cmd_worker(args: argparse.Namespace) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         db = Database.from_settings(settings)
+        outbox = OutboxWorker(db, settings, SystemClock()) if args.deliver else None
+        started = time.time()
+        server = None
+        if args.metrics_port is not None:
+            server = await worker_metrics.serve(
+                args.metrics_host, args.metrics_port,
+                lambda: worker_metrics.render(
+                    outbox.stats if outbox else None, counts, started=started
+                ),
+            )  # fmt: skip
         log.info(
             "worker started",
             extra={
                 "interval_seconds": args.interval,
                 "jobs": args.jobs,
                 "deliveries": args.deliver,
+                "metrics": f"http://{args.metrics_host}:{args.metrics_port}/metrics"
+                if server
+                else None,
             },
         )
         try:
@@ -341,10 +362,13 @@ def cmd_worker(args: argparse.Namespace) -> None:
             tasks = []
             if args.jobs:
                 tasks.append(jobs(db, stop))
-            if args.deliver:
-                tasks.append(OutboxWorker(db, settings, SystemClock()).run(stop))
+            if outbox is not None:
+                tasks.append(outbox.run(stop))
             await asyncio.gather(*tasks)
         finally:
+            if server is not None:
+                server.close()
+                await server.wait_closed()
             await db.dispose()
             log.info("worker stopped")
 
@@ -505,6 +529,10 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--no-deliveries", dest="deliver", action="store_false", help="run the jobs only"
     )
+    worker.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on GET /metrics at this port"
+    )
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="(default 127.0.0.1)")
     worker.set_defaults(handler=cmd_worker)
 
     outbox = commands.add_parser("outbox", help="the outbox: status, dead letters, delivery")

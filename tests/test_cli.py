@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 
@@ -27,6 +28,26 @@ from tests.service.ledger.scenario import (
     tamper,
 )
 from tests.support import FakeClock
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _get(port: int, path: str) -> str:
+    """The body of GET `path` (the whole answer when it is not a 200), "" when refused."""
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return ""
+    writer.write(f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n".encode())
+    answer = (await reader.read()).decode()
+    writer.close()
+    head, _, body = answer.partition("\r\n\r\n")
+    return body if head.startswith("HTTP/1.1 200") else answer
+
 
 SUMMARY = re.compile(
     r"loyalty verify-ledger: (\d+) members, (\d+) entries, (\d+) lots, (\d+) purchases "
@@ -164,23 +185,34 @@ async def test_worker_runs_the_jobs_until_it_is_stopped(db, settings):
     till = await open_till(db, settings, clock)
     ann = await join(db, settings, clock, "ann@example.com")
     await buy(db, clock, till, ann, "A-1", 10000)
+    port = _free_port()
     worker = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app.cli", "worker", "--interval", "3600",
+        "--metrics-port", str(port),
         env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
 
     # when: its first round has expired the points, it is told to stop
     try:
-        for _ in range(600):  # polls the database for at most a minute
+        metrics = ""
+        for _ in range(600):  # polls for at most a minute
             if len(await entries_of(db, ann.id)) == 2:
-                break
+                metrics = await _get(port, "/metrics")
+                if "loyalty_job_last_success_timestamp_seconds" in metrics:
+                    break
             await asyncio.sleep(0.1)
+        elsewhere = await _get(port, "/")
     finally:
         worker.send_signal(signal.SIGTERM)
         _, stderr = await worker.communicate()
 
     # then
     assert worker.returncode == 0, stderr.decode()
+    assert 'loyalty_job_runs_total{job="expire-points"} 1' in metrics
+    assert 'loyalty_job_points_total{job="expire-points"} 100' in metrics
+    assert 'loyalty_outbox_deliveries_total{outcome="delivered"} 0' in metrics
+    assert "loyalty_job_failed_rounds_total 0" in metrics
+    assert elsewhere.startswith("HTTP/1.1 404")
     messages = [json.loads(line)["message"] for line in stderr.decode().splitlines()]
     assert messages[0] == "worker started"
     assert messages[-1] == "worker stopped"
