@@ -340,12 +340,19 @@ def cmd_worker(args: argparse.Namespace) -> None:
         started = time.time()
         server = None
         if args.metrics_port is not None:
-            server = await worker_metrics.serve(
-                args.metrics_host, args.metrics_port,
-                lambda: worker_metrics.render(
-                    outbox.stats if outbox else None, counts, started=started
-                ),
-            )  # fmt: skip
+            try:
+                server = await worker_metrics.serve(
+                    args.metrics_host, args.metrics_port,
+                    lambda: worker_metrics.render(
+                        outbox.stats if outbox else None, counts, started=started
+                    ),
+                )  # fmt: skip
+            except OSError as error:  # the port is taken, the host is not ours
+                await db.dispose()
+                raise SystemExit(
+                    f"loyalty: cannot serve metrics on {args.metrics_host}:{args.metrics_port}: "
+                    f"{error.strerror or error}"
+                ) from None
         log.info(
             "worker started",
             extra={
