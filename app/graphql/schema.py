@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
@@ -16,12 +17,14 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from app.graphql import inputs
 from app.graphql.admin_members import AdminMembersQuery
 from app.graphql.auth import AuthMutation
 from app.graphql.checkout import CheckoutMutation, CheckoutQuery
+from app.graphql.execution import Operations
 from app.graphql.extensions import RequestLifecycle, log_errors
 from app.graphql.live import LiveSubscription, SubscriptionsOverSockets
 from app.graphql.members import MembersMutation, MembersQuery
@@ -70,14 +73,38 @@ class Subscription(LiveSubscription):
 
 
 class LoyaltySchema(strawberry.Schema):
+    operations: Operations  # HTTP operations (app/graphql/execution.py)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
         # Expected errors (permissions, bad documents) are not worth a traceback in the log.
         log_errors(errors)
 
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Queries and mutations: the same steps as strawberry's, without its per-request
+        extension machinery (the subscriptions' path keeps it)."""
+        return await self.operations.execute(
+            query,
+            variable_values=variable_values,
+            context_value=context_value,
+            root_value=root_value,
+            operation_name=operation_name,
+            allowed_operation_types=allowed_operation_types or set(OperationType),
+            operation_extensions=operation_extensions,
+        )
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+
+def build_schema(settings: Settings) -> LoyaltySchema:
     # Factories: every request gets fresh extension instances. The parser and validation
     # caches live at module level in strawberry, keyed by size, so they span requests.
     # The validation cache is keyed by the rule classes too, and each limiter makes a new rule
@@ -104,4 +131,14 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     )
     inputs.install(schema)  # input objects built by a plan made once per class
+    if schema.directives:
+        raise RuntimeError("custom directives need strawberry's DirectivesExtension")
+    schema.operations = Operations(
+        schema._schema,
+        rules=limits,
+        max_tokens=settings.graphql_max_tokens,
+        introspection=not settings.is_production,
+        executor_class=schema.execution_context_class,
+        process_errors=log_errors,
+    )
     return schema
