@@ -11,7 +11,7 @@ import datetime as dt
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -38,7 +38,7 @@ from app.idempotency import service as idempotency
 from app.kit.ids import new_id, parse_id
 from app.kit.money import Money
 from app.ledger import service as ledger_service
-from app.ledger.models import EntryKind, MemberAccount
+from app.ledger.models import AccountRow, EntryKind, MemberAccount
 from app.live import service as live_service
 from app.members import service as members_service
 from app.members.models import Member
@@ -198,6 +198,9 @@ def _lines(command: PurchaseCommand, rules: ProgramRules) -> tuple[int, list[til
     return total, till.check_lines(total, lines)
 
 
+_AnyCheckout = TypeVar("_AnyCheckout", Checkout, "OpenCheckout")
+
+
 async def _usable_checkout(
     session: AsyncSession, staff: StaffActor, raw_id: str, now: dt.datetime
 ) -> Checkout:
@@ -207,7 +210,7 @@ async def _usable_checkout(
     return _check_checkout(checkout, staff, now)
 
 
-def _check_checkout(checkout: Checkout, staff: StaffActor, now: dt.datetime) -> Checkout:
+def _check_checkout(checkout: _AnyCheckout, staff: StaffActor, now: dt.datetime) -> _AnyCheckout:
     if checkout.staff_id != staff.staff_id:
         raise CheckoutNotYours(field="checkoutId")
     require_store(staff, checkout.store_id, field="checkoutId")
@@ -221,24 +224,47 @@ _MEMBER_AND_ACCOUNT = (  # built once: the scan's one read
     .join(MemberAccount, col(MemberAccount.member_id) == col(Member.id))
     .where(col(Member.card_number) == bindparam("card_number"))
 )
-_CHECKOUT_AND_LOCKED_ACCOUNT = (  # built once: the till's hottest statement
-    select(Checkout, MemberAccount)
-    .join(MemberAccount, col(MemberAccount.member_id) == col(Checkout.member_id))
-    .where(col(Checkout.id) == bindparam("id"))
-    .with_for_update(of=MemberAccount)
-    .execution_options(populate_existing=True)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenCheckout:
+    """What a purchase reads of its checkout (with the account's lock, in one statement)."""
+
+    id: uuid.UUID
+    member_id: uuid.UUID
+    staff_id: uuid.UUID
+    store_id: uuid.UUID
+    expires_at: dt.datetime
+
+
+_CHECKOUTS = Checkout.__table__  # type: ignore[attr-defined]
+_ACCOUNTS = MemberAccount.__table__  # type: ignore[attr-defined]
+_CHECKOUT_AND_LOCKED_ACCOUNT = (  # built once: the till's hottest statement, Core (no objects)
+    select(
+        _CHECKOUTS.c.id,
+        _CHECKOUTS.c.member_id,
+        _CHECKOUTS.c.staff_id,
+        _CHECKOUTS.c.store_id,
+        _CHECKOUTS.c.expires_at,
+        *_ACCOUNTS.columns,
+    )
+    .join(_ACCOUNTS, _ACCOUNTS.c.member_id == _CHECKOUTS.c.member_id)
+    .where(_CHECKOUTS.c.id == bindparam("id"))
+    .with_for_update(of=_ACCOUNTS)
 )
+_CHECKOUT_FIELDS = 5  # the row: the checkout's fields, then the account's columns in order
 
 
 async def _lock_account_of_checkout(
     session: AsyncSession, checkout_id: uuid.UUID
-) -> tuple[Checkout, MemberAccount]:
-    """The checkout (into the session) and its member's account, locked for this transaction as
-    `ledger_service.lock_account` locks it, in one statement: the till's hottest path."""
+) -> tuple[OpenCheckout, AccountRow]:
+    """The checkout and its member's account, locked for this transaction as
+    `ledger_service.lock_account` locks it, in one statement: the till's hottest path. The
+    account is a plain row: `ledger_service.save_account` writes it back."""
     row = (await session.execute(_CHECKOUT_AND_LOCKED_ACCOUNT, {"id": checkout_id})).first()
     if row is None:
         raise CheckoutNotFound(field="checkoutId")
-    return row[0], row[1]
+    return OpenCheckout(*row[:_CHECKOUT_FIELDS]), AccountRow(*row[_CHECKOUT_FIELDS:])
 
 
 # Built once (Core: no objects, one statement each).
@@ -503,7 +529,7 @@ async def complete_purchase(
             data = {**announced, "points": quote.points_to_earn}
             events.append(Event(EventType.POINTS_EARNED, account.member_id, data))
         await outbox_service.record_all(session, events, at=now)  # one statement
-        session.add(account)
+        await ledger_service.save_account(session, account)
         await live_service.announce_balance(session, account, live_service.Reason.PURCHASE)
         receipt = PurchaseReceipt(
             purchase_id=purchase_id,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass, fields
 
 from sqlalchemy import BigInteger, Index, UniqueConstraint, false, true
 from sqlmodel import Field, SQLModel
@@ -68,6 +69,40 @@ class MemberAccount(SQLModel, table=True):
     version: int = Field(default=0, sa_type=BigInteger)
     created_at: dt.datetime = Field(sa_type=UTCDateTime)
     updated_at: dt.datetime = Field(sa_type=UTCDateTime)
+
+
+@dataclass(slots=True)
+class AccountRow:
+    """A member's account row as a plain object: read with Core and written back with one UPDATE
+    (`ledger_service.save_account`), without the ORM's identity map and unit of work (the till's
+    purchase, the hottest write). The ledger's building blocks take either (`Account`)."""
+
+    member_id: uuid.UUID
+    available: int
+    pending: int
+    debt: int
+    lifetime_earned: int
+    tier_code: str
+    tier_year_ends_at: dt.datetime
+    entry_count: int
+    last_entry_hash: str
+    next_expiry_at: dt.datetime | None
+    qualifying_total: int
+    referral_pending: bool
+    last_purchase_at: dt.datetime | None
+    prev_purchase_at: dt.datetime | None
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+# The row's fields are the table's columns, in order (a Core row of the table builds one).
+if tuple(field.name for field in fields(AccountRow)) != tuple(
+    MemberAccount.__table__.columns.keys()  # type: ignore[attr-defined]
+):
+    raise RuntimeError("AccountRow must list member_accounts' columns, in order")
+
+Account = MemberAccount | AccountRow
 
 
 class PointLot(SQLModel, table=True):

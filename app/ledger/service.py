@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, func, insert, select
+from sqlalchemy import Select, and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -25,7 +25,15 @@ from app.kit import pagination
 from app.kit.hashing import GENESIS, chain_hash
 from app.kit.ids import new_id, parse_id
 from app.kit.pagination import Page
-from app.ledger.models import EntryKind, LedgerEntry, LotMovement, MemberAccount, PointLot
+from app.ledger.models import (
+    Account,
+    AccountRow,
+    EntryKind,
+    LedgerEntry,
+    LotMovement,
+    MemberAccount,
+    PointLot,
+)
 from app.live import service as live_service
 from app.outbox import service as outbox_service
 from app.outbox.events import EventType
@@ -53,7 +61,7 @@ class Balance:
     pending: int
 
 
-def balance_of(account: MemberAccount) -> Balance:
+def balance_of(account: Account) -> Balance:
     return Balance(available=account.available, pending=account.pending)
 
 
@@ -139,19 +147,19 @@ async def expiring_soon(
     return [ExpiringPoints(int(points), expires_at) for expires_at, points in rows.all()]
 
 
-def may_have_lapsed(account: MemberAccount, now: dt.datetime) -> bool:
+def may_have_lapsed(account: Account, now: dt.datetime) -> bool:
     """Whether a lot of the member's may be past its date: almost never, so the till need not
     look (the account keeps a lower bound of its lots' expiry dates)."""
     return account.next_expiry_at is not None and account.next_expiry_at <= now
 
 
-def _expiry_bound(account: MemberAccount, expires_at: dt.datetime) -> None:
+def _expiry_bound(account: Account, expires_at: dt.datetime) -> None:
     """A lot with points left expiring at `expires_at` exists (new, or given points back)."""
     if account.next_expiry_at is None or expires_at < account.next_expiry_at:
         account.next_expiry_at = expires_at
 
 
-async def lapsed_points(session: AsyncSession, account: MemberAccount, *, now: dt.datetime) -> int:
+async def lapsed_points(session: AsyncSession, account: Account, *, now: dt.datetime) -> int:
     """Available points in lots past their date that no expiry has taken yet: what
     `expire_lapsed` would take from `available` before a redemption."""
     if not may_have_lapsed(account, now):
@@ -231,6 +239,23 @@ async def lock_account(session: AsyncSession, member_id: uuid.UUID) -> MemberAcc
     return account
 
 
+_ACCOUNTS_TABLE = MemberAccount.__table__  # type: ignore[attr-defined]
+_ACCOUNT_FIELDS = tuple(c.name for c in _ACCOUNTS_TABLE.columns if c.name != "member_id")
+_SAVE_ACCOUNT = (  # built once: every column but the key (bind names may not be column names)
+    update(_ACCOUNTS_TABLE)
+    .where(_ACCOUNTS_TABLE.c.member_id == bindparam("of_member"))
+    .values({name: bindparam(f"new_{name}") for name in _ACCOUNT_FIELDS})
+)
+
+
+async def save_account(session: AsyncSession, account: AccountRow) -> None:
+    """Write an account row read with Core (`AccountRow`, locked in this transaction) back, in
+    one UPDATE. An ORM `MemberAccount` needs no call: the session writes its changes."""
+    values = {f"new_{name}": getattr(account, name) for name in _ACCOUNT_FIELDS}
+    values["of_member"] = account.member_id
+    await (await core(session)).execute(_SAVE_ACCOUNT, values)
+
+
 def entry_fields(entry: LedgerEntry | NewEntry) -> dict[str, object]:
     """What the hash of an entry covers (a stored entry's or one just appended)."""
     return {
@@ -284,7 +309,7 @@ _INSERT_MOVEMENT = insert(LotMovement.__table__)  # type: ignore[attr-defined]
 
 async def _append(
     session: AsyncSession,
-    account: MemberAccount,
+    account: Account,
     posting: Posting,
     *,
     kind: str,
@@ -326,7 +351,7 @@ async def _append(
 
 async def _record_moves(
     session: AsyncSession,
-    account: MemberAccount,
+    account: Account,
     entry: NewEntry,
     moves: list[tuple[PointLot, int]],
 ) -> None:
@@ -348,7 +373,7 @@ async def _record_moves(
 
 async def earn(
     session: AsyncSession,
-    account: MemberAccount,
+    account: Account,
     posting: Posting,
     *,
     points: int,
@@ -461,7 +486,7 @@ async def _take(
 
 async def spend(
     session: AsyncSession,
-    account: MemberAccount,
+    account: Account,
     posting: Posting,
     *,
     points: int,
@@ -494,7 +519,7 @@ async def spend(
 
 async def take_back(
     session: AsyncSession,
-    account: MemberAccount,
+    account: Account,
     posting: Posting,
     *,
     points: int,
@@ -536,7 +561,7 @@ async def take_back(
 
 async def give_back(
     session: AsyncSession,
-    account: MemberAccount,
+    account: Account,
     posting: Posting,
     *,
     points: int,
@@ -603,9 +628,7 @@ async def give_back(
     return entry
 
 
-async def expire_due(
-    session: AsyncSession, account: MemberAccount, posting: Posting
-) -> NewEntry | None:
+async def expire_due(session: AsyncSession, account: Account, posting: Posting) -> NewEntry | None:
     """Expire what is left of the member's lots past their date, in one entry."""
     lots = (
         await session.scalars(
@@ -651,7 +674,7 @@ async def expire_due(
 
 async def expire_lapsed(
     session: AsyncSession,
-    account: MemberAccount,
+    account: Account,
     *,
     rules_version: int,
     now: dt.datetime,
@@ -670,7 +693,7 @@ async def expire_lapsed(
     return await expire_due(session, account, posting)
 
 
-async def release_due(session: AsyncSession, account: MemberAccount, now: dt.datetime) -> int:
+async def release_due(session: AsyncSession, account: Account, now: dt.datetime) -> int:
     """Pending lots whose date has come become available. No entry: the total is unchanged."""
     lots = (
         await session.scalars(

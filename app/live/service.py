@@ -28,7 +28,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import Database, after_commit, core
-from app.ledger.models import MemberAccount
+from app.ledger.models import Account
 from app.live import broker
 
 CHANNEL = "balance_changed"
@@ -93,7 +93,7 @@ def _receive(payload: str) -> None:
     publish(BalanceUpdate.from_json(payload))
 
 
-async def announce_balance(session: AsyncSession, account: MemberAccount, reason: Reason) -> None:
+async def announce_balance(session: AsyncSession, account: Account, reason: Reason) -> None:
     """Building block: the member's balance and tier as they stand in this transaction reach
     the member's subscriptions when it commits. Call it once, after the last change. One
     statement on PostgreSQL; none on SQLite."""

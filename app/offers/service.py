@@ -23,7 +23,7 @@ from app.kit import pagination
 from app.kit.ids import parse_id
 from app.kit.pagination import Page
 from app.ledger import service as ledger_service
-from app.ledger.models import EntryKind, MemberAccount
+from app.ledger.models import Account, EntryKind
 from app.members import service as members_service
 from app.members.models import Member
 from app.offers import rules as offer_rules
@@ -264,7 +264,7 @@ async def purchase_offers(
 
 async def earn_offers(
     session: AsyncSession,
-    account: MemberAccount,
+    account: Account,
     posting: ledger_service.Posting,
     rules: ProgramRules,
     offers: PurchaseOffers,

@@ -29,7 +29,7 @@ from sqlmodel import col
 
 from app.db import Database
 from app.ledger import service as ledger_service
-from app.ledger.models import EntryKind, LedgerEntry, MemberAccount
+from app.ledger.models import Account, EntryKind, LedgerEntry
 from app.live import service as live_service
 from app.members import service as members_service
 from app.members.models import Member
@@ -47,7 +47,7 @@ from app.stats import service as stats_service
 async def settle_referral(
     session: AsyncSession,
     program: ProgramRules,
-    account: MemberAccount,
+    account: Account,
     *,
     purchase_id: uuid.UUID,
     amount_paid: int,

@@ -52,7 +52,7 @@ from app.db import Database, UTCDateTime, core
 from app.errors import Forbidden
 from app.kit import pagination
 from app.kit.pagination import InvalidCursor, Page
-from app.ledger.models import LedgerEntry, MemberAccount
+from app.ledger.models import Account, LedgerEntry, MemberAccount
 from app.members.models import Member
 from app.program.rules import ProgramRules
 from app.stats import rules
@@ -74,13 +74,13 @@ def _utc_day(at: dt.datetime | None) -> dt.date | None:
     return at.astimezone(dt.UTC).date() if at is not None else None
 
 
-def purchase_days(account: MemberAccount) -> tuple[dt.date | None, dt.date | None]:
+def purchase_days(account: Account) -> tuple[dt.date | None, dt.date | None]:
     """The UTC days of the account's last purchase and of the one before: the days it counts on
     in `last_buyers` and `prev_buyers`."""
     return _utc_day(account.last_purchase_at), _utc_day(account.prev_purchase_at)
 
 
-def note_purchase(account: MemberAccount, at: dt.datetime) -> dict[dt.date, tuple[int, int]]:
+def note_purchase(account: Account, at: dt.datetime) -> dict[dt.date, tuple[int, int]]:
     """Keep the account's last two purchase times (no statement: the use case writes the locked
     account row anyway). Two tills can commit out of the order their clocks were read in: the
     account keeps the two latest times whatever the order. Returns how the per-day member counts
@@ -100,7 +100,7 @@ async def record_movement(
     *,
     at: dt.datetime,
     store_id: uuid.UUID | None,
-    account: MemberAccount | None = None,
+    account: Account | None = None,
     issued: int = 0,
     redeemed: int = 0,
     expired: int = 0,

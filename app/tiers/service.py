@@ -14,7 +14,7 @@ from app.clock import Clock
 from app.db import Database
 from app.errors import Conflict, NotFound
 from app.ledger import service as ledger_service
-from app.ledger.models import MemberAccount
+from app.ledger.models import Account, MemberAccount
 from app.outbox import service as outbox_service
 from app.outbox.events import EventType
 from app.program import rules as program_rules
@@ -25,7 +25,7 @@ from app.tiers.rules import TierStatus
 
 
 async def tier_status(
-    session: AsyncSession, rules: ProgramRules, account: MemberAccount, *, now: dt.datetime
+    session: AsyncSession, rules: ProgramRules, account: Account, *, now: dt.datetime
 ) -> TierStatus:
     since = now - dt.timedelta(days=rules.tier_window_days)
     qualifying = await ledger_service.qualifying_points(session, account.member_id, since=since)
@@ -38,7 +38,7 @@ async def tier_status(
 
 
 async def upgrade_after_purchase(
-    session: AsyncSession, rules: ProgramRules, account: MemberAccount, *, now: dt.datetime
+    session: AsyncSession, rules: ProgramRules, account: Account, *, now: dt.datetime
 ) -> bool:
     """Upgrade at once when the qualifying points cross a higher tier's threshold (the new
     multiplier applies from the next purchase). A new tier year starts with the upgrade."""
@@ -60,7 +60,7 @@ async def upgrade_after_purchase(
 async def revert_upgrade_after_refund(
     session: AsyncSession,
     rules: ProgramRules,
-    account: MemberAccount,
+    account: Account,
     *,
     tier_before: str,
     tier_after: str,
@@ -90,7 +90,7 @@ async def revert_upgrade_after_refund(
 
 async def announce_tier_change(
     session: AsyncSession,
-    account: MemberAccount,
+    account: Account,
     *,
     to_code: str,
     reason: str,
@@ -139,7 +139,7 @@ async def members_due_for_review(
 
 
 async def review_tier(
-    session: AsyncSession, rules: ProgramRules, account: MemberAccount, *, now: dt.datetime
+    session: AsyncSession, rules: ProgramRules, account: Account, *, now: dt.datetime
 ) -> bool:
     """Building block on a locked account: at the end of the member's tier year the member
     moves down to the tier their qualifying points of the last window reach, if it is lower
