@@ -261,9 +261,10 @@ async def _lock_account_of_checkout(
     """The checkout and its member's account, locked for this transaction as
     `ledger_service.lock_account` locks it, in one statement: the till's hottest path. The
     account is a plain row: `ledger_service.save_account` writes it back."""
-    row = (await session.execute(_CHECKOUT_AND_LOCKED_ACCOUNT, {"id": checkout_id})).first()
-    if row is None:
+    rows = await (await core(session)).all(_CHECKOUT_AND_LOCKED_ACCOUNT, {"id": checkout_id})
+    if not rows:
         raise CheckoutNotFound(field="checkoutId")
+    row = rows[0]
     return OpenCheckout(*row[:_CHECKOUT_FIELDS]), AccountRow(*row[_CHECKOUT_FIELDS:])
 
 

@@ -39,9 +39,10 @@ BUCKETS = (
     ("use case scan_member_code (app/checkout/service.py)",
      re.compile(r"^scan_member_code \(app/checkout/service")),
     ("our resolvers, context, loaders (outside the use cases)",
-     re.compile(r"\(app/graphql/(?!asgi|extensions|errors)")),
+     re.compile(r"\(app/graphql/(?!asgi|extensions|errors|execution|schema)")),
     ("GraphQL parse + validate", re.compile(r"(parse|validat)\w* \((strawberry|graphql)/", re.I)),
-    ("GraphQL execution (strawberry, graphql-core)", re.compile(r"\((strawberry|graphql)/")),
+    ("GraphQL execution (strawberry, graphql-core)",
+     re.compile(r"\((strawberry|graphql)/|\(app/graphql/(execution|schema)")),
     ("HTTP (uvicorn, starlette, our middleware)",
      re.compile(r"\((starlette|uvicorn|app/http|app/graphql/asgi)")),
 )  # fmt: skip
