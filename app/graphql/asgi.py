@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from cross_web import HTTPException  # what strawberry's view raises for a refused request
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -39,6 +41,22 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
             allowed_origins=settings.cors_origins,  # browsers on other origins, as for CORS
         )
         self.services = services
+
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson; what it refuses and json reads (an integer past 64 bits, NaN) as json reads
+        it, so that GraphQL's coercion answers it as before (json's errors: a 400)."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return json.loads(data)
+
+    def encode_json(self, data: object) -> str:
+        """orjson (a third of the json module's CPU, for every response). Text, not bytes: the
+        websocket sends what this returns, and graphql-transport-ws speaks text frames."""
+        try:
+            return orjson.dumps(data).decode()
+        except TypeError:  # what orjson cannot write (an integer past 64 bits): as json would
+            return json.dumps(data, separators=(",", ":"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Strawberry answers a request it refuses (no query, variables not an object, unknown
