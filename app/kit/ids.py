@@ -10,6 +10,18 @@ import uuid
 _RAND_B = (1 << 62) - 1
 _last = 0
 _lock = threading.Lock()
+_POOL_BYTES = 4000  # 400 ids' random bits per read of the OS's generator (a syscall each)
+_pool = b""
+_used = _POOL_BYTES
+
+
+def _forget_pool() -> None:
+    """A forked child must not hand out its parent's random bits again."""
+    global _pool, _used
+    _pool, _used = b"", _POOL_BYTES
+
+
+os.register_at_fork(after_in_child=_forget_pool)
 
 
 def new_id() -> uuid.UUID:
@@ -17,15 +29,18 @@ def new_id() -> uuid.UUID:
     process (RFC 9562, 6.2, method 2): an id made in the same millisecond as the last one (or
     after the clock stepped back) is the last one plus one, so ids sort in the order they were
     made, which keyset pages and the outbox's queue rely on for rows of one moment."""
-    global _last
-    millis = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (millis & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76  # version
-    value |= ((rand >> 68) & 0xFFF) << 64  # rand_a, 12 bits
-    value |= 0b10 << 62  # variant
-    value |= rand & _RAND_B  # rand_b, 62 bits
+    global _last, _pool, _used
     with _lock:
+        if _used == _POOL_BYTES:
+            _pool, _used = os.urandom(_POOL_BYTES), 0
+        rand = int.from_bytes(_pool[_used : _used + 10], "big")  # never handed out twice
+        _used += 10
+        millis = time.time_ns() // 1_000_000
+        value = (millis & ((1 << 48) - 1)) << 80
+        value |= 0x7 << 76  # version
+        value |= ((rand >> 68) & 0xFFF) << 64  # rand_a, 12 bits
+        value |= 0b10 << 62  # variant
+        value |= rand & _RAND_B  # rand_b, 62 bits
         if value <= _last:
             value = _after(_last)
         _last = value

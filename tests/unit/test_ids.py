@@ -112,3 +112,28 @@ def test_parse_id_of_anything_else_is_none(raw: object) -> None:
 
     # then
     assert parsed is None
+
+
+def test_ids_made_past_the_random_pool_stay_distinct_and_ordered() -> None:
+    # given: more ids than one read of the OS's generator serves
+    count = 3 * ids._POOL_BYTES // 10 + 7
+
+    # when
+    made = [ids.new_id() for _ in range(count)]
+
+    # then
+    assert len(set(made)) == count
+    assert made == sorted(made)
+
+
+def test_a_forked_child_draws_its_own_random_bits() -> None:
+    # given: the pool is partly used
+    ids.new_id()
+    used = ids._pool
+
+    # when: what a fork runs in the child
+    ids._forget_pool()
+    ids.new_id()
+
+    # then
+    assert ids._pool != used
