@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -37,12 +38,9 @@ class BodyGuard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        too_large = error_body(
-            f"The request body is larger than {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE"
-        )
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await send_json(send, 413, too_large)
+            await send_json(send, 413, self._too_large())
             return
         chunks: list[bytes] = []
         size = 0
@@ -53,7 +51,7 @@ class BodyGuard:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await send_json(send, 413, too_large)
+                await send_json(send, 413, self._too_large())
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -62,7 +60,7 @@ class BodyGuard:
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
         if content_type == b"application/json":
             try:
-                parsed: Any = json.loads(body)
+                parsed: Any = _loads(body)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 await send_json(
                     send, 400, error_body("The request body is not valid JSON.", "BAD_REQUEST")
@@ -86,3 +84,17 @@ class BodyGuard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+    def _too_large(self) -> bytes:
+        return error_body(
+            f"The request body is larger than {self.max_bytes} bytes.", "PAYLOAD_TOO_LARGE"
+        )
+
+
+def _loads(body: bytes) -> Any:
+    """orjson, and json for what orjson refuses but json reads (an integer past 64 bits, NaN):
+    the same bodies pass as with json alone, at a fraction of the CPU."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)

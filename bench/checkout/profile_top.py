@@ -18,8 +18,9 @@ from collections import Counter
 from pathlib import Path
 
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^:()]+)(?::\d+)?\)$")
+ROOT = f"{Path(__file__).resolve().parents[2]}/"  # the checkout this script sits in
 AREAS = (
-    ("app (ours)", "/work/main/app/"),
+    ("app (ours)", "(app/"),
     ("sqlalchemy", "sqlalchemy/"),
     ("asyncpg", "asyncpg/"),
     ("strawberry", "strawberry/"),
@@ -74,13 +75,14 @@ def key(frame: str) -> str:
     if not match:
         return frame.strip()
     file = match["file"]
-    for marker in ("site-packages/", "/work/main/", "/lib/python3"):
+    for marker in ("site-packages/", ROOT, "/lib/python3"):
         if marker in file:
             file = file.split(marker, 1)[1]
     return f"{match['function']} ({file})"
 
 
 def area(frame: str) -> str | None:
+    frame = key(frame)  # our files as app/..., wherever the checkout is
     for name, marker in AREAS:
         if marker in frame:
             return name

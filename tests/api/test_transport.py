@@ -103,6 +103,29 @@ async def test_malformed_json_is_a_bad_request(client):
     }
 
 
+async def test_json_past_64_bit_integers_reaches_graphql_coercion(client):
+    # given: JSON that orjson refuses and json reads (an integer past 64 bits, a NaN)
+    bodies = [
+        b'{"query": "query ($n: Int!) { me { offers(first: $n) { pageInfo { hasNextPage } } } }",'
+        b' "variables": {"n": 1' + b"0" * 30 + b"}}",
+        b'{"query": "query ($n: Int!) { me { offers(first: $n) { pageInfo { hasNextPage } } } }",'
+        b' "variables": {"n": NaN}}',
+    ]
+
+    # when
+    answers = [
+        await client.post("/graphql", content=body, headers={"content-type": "application/json"})
+        for body in bodies
+    ]
+
+    # then: GraphQL's answer about the value, not a refusal of the JSON
+    first, second = (answer.json() for answer in answers)
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert "non 32-bit signed integer" in first["errors"][0]["message"]
+    assert first["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "Int cannot represent non-integer value: nan" in second["errors"][0]["message"]
+
+
 async def test_request_strawberry_refuses_is_a_json_bad_request(client):
     # given
     payloads = [
