@@ -43,8 +43,9 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
         self.services = services
 
     def decode_json(self, data: str | bytes) -> object:
-        """orjson; what it refuses and json reads (an integer past 64 bits, NaN) as json reads
-        it, so that GraphQL's coercion answers it as before (json's errors: a 400)."""
+        """orjson; what it refuses and json reads (NaN, Infinity) as json reads it, so that
+        GraphQL's coercion answers it as before (json's errors: a 400). An integer past 64 bits
+        comes as a float, which no Int, ID or String argument takes either."""
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -103,8 +103,8 @@ async def test_malformed_json_is_a_bad_request(client):
     }
 
 
-async def test_json_past_64_bit_integers_reaches_graphql_coercion(client):
-    # given: JSON that orjson refuses and json reads (an integer past 64 bits, a NaN)
+async def test_huge_integers_and_nan_in_json_reach_graphql_coercion(client):
+    # given: an integer past 64 bits (orjson reads a float) and NaN (only json reads it)
     bodies = [
         b'{"query": "query ($n: Int!) { me { offers(first: $n) { pageInfo { hasNextPage } } } }",'
         b' "variables": {"n": 1' + b"0" * 30 + b"}}",
