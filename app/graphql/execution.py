@@ -113,25 +113,44 @@ class Operations:
         operation_extensions: dict[str, Any] | None,
     ) -> ExecutionResult:
         try:
-            return await self._execute(
-                query, variable_values, context_value, root_value, operation_name,
-                allowed_operation_types, operation_extensions,
-            )  # fmt: skip
+            checked = self._checked(query, operation_name, allowed_operation_types, context_value)
+            if isinstance(checked, ExecutionResult):
+                return checked  # refused before execution
+            try:
+                result: Any = execute(
+                    self.schema,
+                    checked,
+                    root_value=root_value,
+                    context_value=context_value,
+                    variable_values=variable_values,
+                    operation_name=operation_name,
+                    executor_class=self.executor_class,
+                    is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
+                    operation_extensions=operation_extensions,
+                )
+                if isawaitable(result):
+                    result = await result
+            except Exception as error:  # as strawberry: an error in the result, not a 500
+                failure = error if isinstance(error, GraphQLError) else None
+                return self._failed([failure or GraphQLError(str(error), original_error=error)])
+            assert isinstance(result, GraphQLExecutionResult)
+            if result.errors:
+                self.process_errors(result.errors)
+            return ExecutionResult(data=result.data, errors=result.errors)
         finally:
             close: Callable[[], Awaitable[None]] | None = getattr(context_value, "close", None)
             if close is not None:
                 await close()  # the request's read session
 
-    async def _execute(
+    def _checked(
         self,
         query: str | None,
-        variable_values: dict[str, Any] | None,
-        context_value: Any,
-        root_value: Any,
         operation_name: str | None,
         allowed_operation_types: Iterable[OperationType],
-        operation_extensions: dict[str, Any] | None,
-    ) -> ExecutionResult:
+        context_value: Any,
+    ) -> DocumentNode | ExecutionResult:
+        """The document to execute, or the answer that refuses it (steps 1 to 3); raises what
+        strawberry raises for the view to answer 400."""
         if not query:
             raise MissingQueryError
         prepared = self.prepare(query)
@@ -150,27 +169,7 @@ class Operations:
         ):
             refusal = GraphQLError(SUBSCRIPTION_OVER_HTTP, extensions={"code": "BAD_REQUEST"})
             return self._failed([refusal])
-        try:
-            result: Any = execute(
-                self.schema,
-                prepared.document,
-                root_value=root_value,
-                context_value=context_value,
-                variable_values=variable_values,
-                operation_name=operation_name,
-                executor_class=self.executor_class,
-                is_awaitable=optimized_is_awaitable,  # type: ignore[arg-type]
-                operation_extensions=operation_extensions,
-            )
-            if isawaitable(result):
-                result = await result
-        except Exception as error:  # as strawberry: an error in the result, not a 500
-            failure = error if isinstance(error, GraphQLError) else None
-            return self._failed([failure or GraphQLError(str(error), original_error=error)])
-        assert isinstance(result, GraphQLExecutionResult)
-        if result.errors:
-            self.process_errors(result.errors)
-        return ExecutionResult(data=result.data, errors=result.errors)
+        return prepared.document
 
     def _failed(self, errors: list[GraphQLError]) -> ExecutionResult:
         self.process_errors(errors)
