@@ -1,5 +1,6 @@
-"""JSON text at the HTTP edge: orjson (a third of the json module's CPU), read and written as the
-json module would, so that nothing a client sends or receives changes with it."""
+"""JSON text at the HTTP edge: orjson (a third of the json module's CPU), reading what the json
+module reads and writing the same values (non-ASCII as UTF-8 rather than \\u escapes), so that
+nothing a client sends or receives means something else with it."""
 
 from __future__ import annotations
 
