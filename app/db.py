@@ -111,10 +111,20 @@ async def core(session: AsyncSession) -> Core:
     """The connection of the session's transaction, for Core statements built once that write
     rows nothing reads back as objects (append-only rows). Unlike `session.execute`, it flushes
     the session only when new objects are pending (a row may refer to them), so that changes to
-    a loaded object (the account) reach the database in one UPDATE at the end."""
+    a loaded object (the account) reach the database in one UPDATE at the end. Kept on the
+    session for the rest of its transaction: a purchase sends a dozen statements."""
     if session.new:
         await session.flush()
-    return Core(await session.connection())
+    kept: tuple[object, Core] | None = session.info.get(_CORE)
+    transaction = session.sync_session.get_transaction()
+    if kept is not None and transaction is not None and kept[0] is transaction:
+        return kept[1]
+    found = Core(await session.connection())
+    session.info[_CORE] = (session.sync_session.get_transaction(), found)
+    return found
+
+
+_CORE = "core"
 
 
 class Core:
@@ -129,10 +139,17 @@ class Core:
     columns have defaults to compute.
     """
 
-    __slots__ = ("connection",)
+    __slots__ = ("_driver", "connection", "postgres")
 
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
+        self.postgres = connection.dialect.name == "postgresql"
+        self._driver: Any = None  # the driver's connection, once asked for
+
+    async def _driver_connection(self) -> Any:
+        if self._driver is None:
+            self._driver = (await self.connection.get_raw_connection()).driver_connection
+        return self._driver
 
     async def execute(self, statement: Executable, parameters: Values | Sequence[Values]) -> None:
         """Run a statement that returns no rows, once or (a list of rows) for each row."""
@@ -140,8 +157,8 @@ class Core:
         rows: Sequence[Values] = parameters if many else [parameters]  # type: ignore[assignment, list-item]
         if not rows:
             return
-        if self.connection.dialect.name == "postgresql":
-            driver = (await self.connection.get_raw_connection()).driver_connection
+        if self.postgres:
+            driver = await self._driver_connection()
             options = self.connection.sync_connection.get_execution_options()  # type: ignore[union-attr]
             autocommit = options.get("isolation_level")
             if driver is not None and (driver.is_in_transaction() or autocommit == "AUTOCOMMIT"):

@@ -123,3 +123,21 @@ async def test_in_autocommit_a_write_goes_straight_to_the_driver_too(db):
     assert inserts == ([] if not db.is_sqlite else ["INSERT INTO outbox_events"])
     async with db.read() as session:
         assert [e.id for e in (await session.scalars(select(OutboxEvent))).all()] == [row["id"]]
+
+
+async def test_the_connection_is_kept_for_the_transaction_and_no_longer(db):
+    # given: a read session, which may run several transactions one after the other
+    async with db.read() as session:
+        first = await core(session)
+        await first.execute(_INSERT, event_row())
+
+        # when
+        again = await core(session)
+        await session.rollback()
+        after = await core(session)
+        seen = await after.all(select(OutboxEvent.__table__.c.id), {})  # type: ignore[attr-defined]
+
+    # then: the same within the transaction, a new one after it (the insert was rolled back)
+    assert again is first
+    assert after is not first
+    assert seen == []
