@@ -6,19 +6,15 @@ The socket is authenticated once, by the access token in `connection_init` (see
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator
 from enum import Enum
 from typing import Any
 
 import strawberry
-from graphql import ExecutionResult, GraphQLError
-from starlette.websockets import WebSocket
-from strawberry.extensions import SchemaExtension
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
-from strawberry.types.graphql import OperationType
 
 from app.auth import service as auth_service
 from app.auth.actors import Actor, MemberActor
@@ -161,21 +157,3 @@ class MemberSocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 await self.websocket.close(code=refused.code, reason=refused.reason)
                 return
         await super().handle_connection_init(message)
-
-
-class SubscriptionsOverSockets(SchemaExtension):
-    """A subscription in a plain HTTP request is a bad request: there is no stream to answer it
-    with (strawberry would run the subscription's field as a query and fail)."""
-
-    MESSAGE = "Subscriptions are served over graphql-transport-ws: open a websocket on /graphql."
-
-    def on_execute(self) -> Iterator[None]:
-        execution = self.execution_context
-        request = getattr(execution.context, "request", None)
-        if execution.operation_type == OperationType.SUBSCRIPTION and not isinstance(
-            request, WebSocket
-        ):
-            execution.result = ExecutionResult(
-                data=None, errors=[GraphQLError(self.MESSAGE, extensions={"code": "BAD_REQUEST"})]
-            )
-        yield

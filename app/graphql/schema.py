@@ -26,7 +26,7 @@ from app.graphql.auth import AuthMutation
 from app.graphql.checkout import CheckoutMutation, CheckoutQuery
 from app.graphql.execution import Operations
 from app.graphql.extensions import RequestLifecycle, log_errors
-from app.graphql.live import LiveSubscription, SubscriptionsOverSockets
+from app.graphql.live import LiveSubscription
 from app.graphql.members import MembersMutation, MembersQuery
 from app.graphql.notifications import NotificationsMutation
 from app.graphql.offers import OffersMutation
@@ -99,13 +99,17 @@ class LoyaltySchema(strawberry.Schema):
             context_value=context_value,
             root_value=root_value,
             operation_name=operation_name,
-            allowed_operation_types=allowed_operation_types or set(OperationType),
+            allowed_operation_types=(
+                set(OperationType) if allowed_operation_types is None else allowed_operation_types
+            ),
             operation_extensions=operation_extensions,
         )
 
 
 def build_schema(settings: Settings) -> LoyaltySchema:
-    # Factories: every request gets fresh extension instances. The parser and validation
+    # Queries and mutations run through `Operations` (app/graphql/execution.py) with the
+    # limits' rules built here once; the extensions serve the subscriptions' path (websocket).
+    # Factories: every subscription gets fresh extension instances. The parser and validation
     # caches live at module level in strawberry, keyed by size, so they span requests.
     # The validation cache is keyed by the rule classes too, and each limiter makes a new rule
     # class when built: build the limits' rules once, or the cache never hits.
@@ -115,7 +119,6 @@ def build_schema(settings: Settings) -> LoyaltySchema:
     ]
     extensions: list[Any] = [
         RequestLifecycle,
-        SubscriptionsOverSockets,
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         lambda: ParserCache(maxsize=1024),
         lambda: AddValidationRules(limits),
