@@ -41,7 +41,7 @@ from app.ledger import service as ledger_service
 from app.ledger.models import AccountRow, EntryKind, MemberAccount
 from app.live import service as live_service
 from app.members import service as members_service
-from app.members.models import Member
+from app.members.models import Member, MemberRow
 from app.offers import service as offers_service
 from app.outbox import service as outbox_service
 from app.outbox.events import EventType
@@ -78,9 +78,22 @@ class PurchaseCommand:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckoutRow:
+    """A checkout as the scan wrote it (its columns)."""
+
+    id: uuid.UUID
+    member_id: uuid.UUID
+    staff_id: uuid.UUID
+    store_id: uuid.UUID
+    code_kind: str
+    opened_at: dt.datetime
+    expires_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
 class OpenedCheckout:
-    checkout: Checkout
-    member: Member
+    checkout: CheckoutRow
+    member: MemberRow
     available: int
     tier_code: str
     max_redeemable: int
@@ -219,13 +232,6 @@ def _check_checkout(checkout: _AnyCheckout, staff: StaffActor, now: dt.datetime)
     return checkout
 
 
-_MEMBER_AND_ACCOUNT = (  # built once: the scan's one read
-    select(Member, MemberAccount)
-    .join(MemberAccount, col(MemberAccount.member_id) == col(Member.id))
-    .where(col(Member.card_number) == bindparam("card_number"))
-)
-
-
 @dataclass(frozen=True, slots=True)
 class OpenCheckout:
     """What a purchase reads of its checkout (with the account's lock, in one statement)."""
@@ -239,6 +245,13 @@ class OpenCheckout:
 
 _CHECKOUTS = Checkout.__table__  # type: ignore[attr-defined]
 _ACCOUNTS = MemberAccount.__table__  # type: ignore[attr-defined]
+_MEMBERS = Member.__table__  # type: ignore[attr-defined]
+_MEMBER_AND_ACCOUNT = (  # built once: the scan's one read, Core (no objects)
+    select(*_MEMBERS.columns, *_ACCOUNTS.columns)
+    .join(_ACCOUNTS, _ACCOUNTS.c.member_id == _MEMBERS.c.id)
+    .where(_MEMBERS.c.card_number == bindparam("card_number"))
+)
+_MEMBER_FIELDS = len(_MEMBERS.columns)  # the row: the member's columns, then the account's
 _CHECKOUT_AND_LOCKED_ACCOUNT = (  # built once: the till's hottest statement, Core (no objects)
     select(
         _CHECKOUTS.c.id,
@@ -337,12 +350,13 @@ async def scan_member_code(
         if staff.is_admin:  # a cashier's or manager's stores exist (their assignments name them)
             await stores_service.get_store(session, store)
         scanned = members_service.parse_code(secret, code, now=now)
-        found = (
-            await session.execute(_MEMBER_AND_ACCOUNT, {"card_number": scanned.card_number})
-        ).first()
-        member = members_service.check_scanned(scanned, found[0] if found else None)
-        assert found is not None  # an unknown card was refused
-        account = found[1]
+        found = await (await core(session)).all(
+            _MEMBER_AND_ACCOUNT, {"card_number": scanned.card_number}
+        )
+        member = members_service.check_scanned(
+            scanned, MemberRow(*found[0][:_MEMBER_FIELDS]) if found else None
+        )
+        account = AccountRow(*found[0][_MEMBER_FIELDS:])
         rules = await program_service.rules_for(session, rules_cache)
         # Lapsed points are not there to pay with, whether or not the expiry job has run yet.
         available = account.available - await ledger_service.lapsed_points(
@@ -354,9 +368,8 @@ async def scan_member_code(
             "expires_at": now + dt.timedelta(minutes=CHECKOUT_MINUTES),
         }  # fmt: skip
         await (await core(session)).execute(_INSERT_CHECKOUT, row)
-        checkout = Checkout(**row)
     return OpenedCheckout(
-        checkout=checkout,
+        checkout=CheckoutRow(**row),
         member=member,
         available=available,
         tier_code=account.tier_code,

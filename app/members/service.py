@@ -9,6 +9,7 @@ import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +29,7 @@ from app.errors import (
 )
 from app.kit import luhn
 from app.members import codes
-from app.members.models import Member
+from app.members.models import Member, MemberRow
 from app.outbox import service as outbox_service
 from app.outbox.events import EventType
 
@@ -418,7 +419,10 @@ def parse_code(secret: bytes, raw: str, *, now: dt.datetime) -> codes.ScannedCod
     return codes.parse(secret, raw, unix_seconds=now.timestamp())
 
 
-def check_scanned(scanned: codes.ScannedCode, member: Member | None) -> Member:
+_AnyMember = TypeVar("_AnyMember", Member, MemberRow)
+
+
+def check_scanned(scanned: codes.ScannedCode, member: _AnyMember | None) -> _AnyMember:
     """The member of a parsed code's card (None: no such card): refuses unknown and closed
     cards, and wallet codes whose version was revoked."""
     if member is None or not member.active:

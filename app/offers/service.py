@@ -25,7 +25,7 @@ from app.kit.pagination import Page
 from app.ledger import service as ledger_service
 from app.ledger.models import Account, EntryKind
 from app.members import service as members_service
-from app.members.models import Member
+from app.members.models import AnyMember
 from app.offers import rules as offer_rules
 from app.offers.models import Audience, Offer, OfferActivation, OfferUse
 from app.offers.rules import MemberFacts, NewOffer, Unavailable
@@ -137,7 +137,7 @@ async def live_offers(
 def _facts(
     rules: ProgramRules,
     *,
-    member: Member | None,
+    member: AnyMember | None,
     member_id: uuid.UUID,
     tier_code: str,
     live: Sequence[LiveOffer],
@@ -172,7 +172,7 @@ async def list_member_offers(
     session: AsyncSession,
     rules: ProgramRules,
     *,
-    member: Member,
+    member: AnyMember,
     tier_code: str,
     now: dt.datetime,
     first: int,

@@ -7,7 +7,7 @@ import datetime as dt
 import uuid
 
 import pytest
-from sqlalchemy import event, insert, select, text
+from sqlalchemy import bindparam, case, event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from app.db import core, watching_statements
@@ -93,7 +93,7 @@ async def test_a_unique_key_broken_is_sqlalchemys_integrity_error_and_writes_not
         assert (await session.scalars(select(OutboxEvent))).all() == []
 
 
-async def test_the_first_statement_of_a_transaction_begins_it_through_sqlalchemy(db):
+async def test_the_first_statement_of_a_transaction_begins_it(db):
     # given
     seen = statements_seen(db)
 
@@ -103,10 +103,48 @@ async def test_the_first_statement_of_a_transaction_begins_it_through_sqlalchemy
             await (await core(session)).execute(_INSERT, event_row())
             raise RuntimeError("changed my mind")
 
-    # then: the write was inside the transaction (SQLAlchemy's BEGIN), so it is gone
-    assert [sql for sql in seen if sql.startswith("INSERT")] == ["INSERT INTO outbox_events"]
+    # then: the write was inside the transaction (begun as SQLAlchemy begins it), so it is gone
+    inserts = [sql for sql in seen if sql.startswith("INSERT")]
+    assert inserts == ([] if not db.is_sqlite else ["INSERT INTO outbox_events"])
     async with db.read() as session:
         assert (await session.scalars(select(OutboxEvent))).all() == []
+
+
+async def test_a_query_reads_as_sqlalchemy_reads_and_on_postgresql_skips_its_path(db):
+    # given: rows with times, JSON and a NULL; a query with constants of its own (LIMIT, CASE)
+    rows = [event_row(), event_row(type="points.redeemed", data=["é", 1, None])]
+    async with db.transaction() as session:
+        await (await core(session)).execute(_INSERT, rows)
+    table = OutboxEvent.__table__  # type: ignore[attr-defined]
+    query = (
+        select(
+            table.c.id,
+            table.c.type,
+            table.c.occurred_at,
+            table.c.member_id,
+            table.c.data,
+            table.c.id.label("again"),
+        )
+        .order_by(case((table.c.id == bindparam("first"), 0), else_=1))
+        .limit(5)
+    )
+    parameters = {"first": rows[1]["id"]}
+    seen = statements_seen(db)
+
+    # when: the query is the transaction's first statement
+    async with db.transaction() as session:
+        read = await (await core(session)).all(query, parameters)
+    async with db.read() as session:
+        expected = (await session.execute(query, parameters)).all()
+
+    # then: the same rows, values, types and names; only SQLite went through SQLAlchemy twice
+    assert [tuple(row) for row in read] == [tuple(row) for row in expected]
+    assert [[type(v) for v in row] for row in read] == [[type(v) for v in row] for row in expected]
+    assert read[0].id == read[0].again == rows[1]["id"]
+    assert read[0].data == ["é", 1, None] and read[0].type == "points.redeemed"
+    assert read[1].member_id is None
+    assert read[0].occurred_at == AT and read[0].occurred_at.tzinfo == dt.UTC
+    assert len([sql for sql in seen if sql.startswith("SELECT")]) == (2 if db.is_sqlite else 1)
 
 
 async def test_in_autocommit_a_write_goes_straight_to_the_driver_too(db):
