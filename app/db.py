@@ -113,9 +113,13 @@ async def core(session: AsyncSession) -> Core:
     rows nothing reads back as objects (append-only rows). Unlike `session.execute`, it flushes
     the session only when new objects are pending (a row may refer to them), so that changes to
     a loaded object (the account) reach the database in one UPDATE at the end. Kept on the
-    session for the rest of its transaction: a purchase sends a dozen statements."""
+    session for the rest of its transaction: a purchase sends a dozen statements. A session of
+    `Database.transaction()` or `autocommit()` has its connection from the start."""
     if session.new:
         await session.flush()
+    bound: Core | None = session.info.get(_BOUND)
+    if bound is not None:
+        return bound
     kept: tuple[object, Core] | None = session.info.get(_CORE)
     transaction = session.sync_session.get_transaction()
     if kept is not None and transaction is not None and kept[0] is transaction:
@@ -126,6 +130,28 @@ async def core(session: AsyncSession) -> Core:
 
 
 _CORE = "core"
+_BOUND = "core_of_connection"
+
+
+def _bound_session(conn: AsyncConnection) -> AsyncSession:
+    """A session on a connection whose transaction the caller runs, and that connection's Core
+    (no session transaction to begin for a Core statement)."""
+    session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
+    session.info[_BOUND] = Core(conn)
+    return session
+
+
+async def _end(session: AsyncSession, *, flush: bool) -> None:
+    """Flush what the session holds (when `flush`), and close it; a session the ORM never used
+    (Core statements only: the till's purchase) has nothing to do either."""
+    sync = session.sync_session
+    if sync.get_transaction() is None and not sync.identity_map and not sync.new:
+        return
+    try:
+        if flush:
+            await session.flush()
+    finally:
+        await session.close()
 
 
 class Core:
@@ -327,13 +353,16 @@ class Database:
             if self.is_sqlite:
                 await conn.execution_options(sqlite_begin="IMMEDIATE")
             async with conn.begin():
-                session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
+                session = _bound_session(conn)
                 try:
                     yield session
-                    await session.flush()
+                except BaseException:
+                    await _end(session, flush=False)
+                    raise
+                else:
+                    await _end(session, flush=True)
                 finally:
                     callbacks = session.info.pop(_AFTER_COMMIT, [])
-                    await session.close()
             for callback in callbacks:  # committed (a raise skips this)
                 callback()
 
@@ -348,12 +377,14 @@ class Database:
             return
         async with self.engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
-            session = AsyncSession(bind=conn, expire_on_commit=False, autoflush=True)
+            session = _bound_session(conn)
             try:
                 yield session
-                await session.flush()
-            finally:
-                await session.close()
+            except BaseException:
+                await _end(session, flush=False)
+                raise
+            else:
+                await _end(session, flush=True)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

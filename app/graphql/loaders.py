@@ -15,12 +15,33 @@ from app.stores import service as stores_service
 
 
 def build_loaders(ctx: Context) -> dict[str, DataLoader[Any, Any]]:
-    async def accounts(member_ids: Sequence[uuid.UUID]) -> list[Any]:
+    return Loaders(ctx)
+
+
+class Loaders(dict[str, DataLoader[Any, Any]]):
+    """The request's loaders by name, each built when first asked for: most requests (the
+    till's) ask for none."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def __missing__(self, name: str) -> DataLoader[Any, Any]:
+        loader = self[name] = DataLoader(load_fn=_LOADS[name](self.ctx))
+        return loader
+
+
+def _accounts(ctx: Context) -> Any:
+    async def load(member_ids: Sequence[uuid.UUID]) -> list[Any]:
         async with ctx.reading() as session:
             found = await ledger_service.accounts_by_member(session, member_ids)
         return [found[member_id] for member_id in member_ids]
 
-    async def stores_of_staff(staff_ids: Sequence[uuid.UUID]) -> list[Any]:
+    return load
+
+
+def _stores_of_staff(ctx: Context) -> Any:
+    async def load(staff_ids: Sequence[uuid.UUID]) -> list[Any]:
         async with ctx.reading() as session:
             ids = await staff_service.store_ids_by_staff(session, staff_ids)
             stores = {
@@ -34,7 +55,7 @@ def build_loaders(ctx: Context) -> dict[str, DataLoader[Any, Any]]:
             for staff_id in staff_ids
         ]
 
-    return {
-        "account": DataLoader(load_fn=accounts),
-        "stores_of_staff": DataLoader(load_fn=stores_of_staff),
-    }
+    return load
+
+
+_LOADS = {"account": _accounts, "stores_of_staff": _stores_of_staff}

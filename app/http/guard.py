@@ -10,6 +10,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.kit import jsontext
 
+# The scope's key for a JSON body the guard has read (an object or a list), so that the view
+# behind it need not read it again.
+JSON_BODY = "loyalty.json_body"
+
 
 def error_body(message: str, code: str) -> bytes:
     return json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
@@ -74,6 +78,7 @@ class BodyGuard:
                     error_body("The request body must be a JSON object.", "BAD_REQUEST"),
                 )
                 return
+            scope[JSON_BODY] = parsed
 
         replayed = False
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from app.graphql import execution
+from app.graphql.asgi import LoyaltyGraphQL
 from tests.support import create_member, gql
 
 PROGRAM_NAME = "{ program { name } }"
@@ -424,3 +425,48 @@ async def test_a_cached_refusal_is_answered_alike(client, settings):
     # then
     assert first == second
     assert [e["extensions"]["code"] for e in second["errors"]] == ["TOO_COMPLEX", "BAD_REQUEST"]
+
+
+async def test_a_json_post_is_answered_as_strawberrys_view_answers_it(client, monkeypatch):
+    # given: requests that succeed, fail in GraphQL, and are refused before it; strawberry's view
+    # counted, and the same requests sent again through it
+    requests = [
+        ({"query": PROGRAM_NAME}, {}),
+        ({"query": "query P { program { currency } }", "operationName": "P"}, {}),
+        ({"query": "{ me { firstName } }"}, {}),
+        ({"query": "{ me { firstName } }"}, {"authorization": "Basic abc"}),
+        ({"query": "{ me { firstName } }"}, {"authorization": "Bearer not-a-token"}),
+        ({"query": "mutation { logout }"}, {}),
+        ({"query": "subscription { balanceUpdated { available } }"}, {}),
+        ({"query": PROGRAM_NAME, "extensions": [1]}, {}),
+        ({"query": PROGRAM_NAME, "variables": "x"}, {}),
+        ({"query": PROGRAM_NAME, "operationName": "Nope"}, {}),
+        ({"query": None}, {}),
+        ({}, {}),
+    ]
+    views: list[str] = []
+    real_run = LoyaltyGraphQL.run
+
+    async def counted_run(self, *args, **kwargs):
+        views.append("strawberry")
+        return await real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(LoyaltyGraphQL, "run", counted_run)
+
+    async def answers():
+        found = []
+        for payload, headers in requests:
+            response = await client.post("/graphql", json=payload, headers=headers)
+            found.append((response.status_code, response.headers["content-type"], response.json()))
+        return found
+
+    # when
+    direct = await answers()
+    monkeypatch.setattr(LoyaltyGraphQL, "_streams", lambda self, scope: True)
+    through_strawberry = await answers()
+
+    # then
+    assert direct == through_strawberry
+    assert views == ["strawberry"] * len(requests)  # only the second round took its view
+    assert [status for status, _, _ in direct] == [200] * 7 + [400] * 5
+    assert direct[0][2] == {"data": {"program": {"name": "Loyalty"}}}
