@@ -7,7 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -17,7 +17,7 @@ from app.auth.actors import Actor, MemberActor, StaffActor, require_admin
 from app.auth.models import AuthSession, LoginFailure, RefreshToken
 from app.auth.passwords import PasswordHasher, check_strength
 from app.clock import Clock
-from app.db import Database
+from app.db import Database, core
 from app.errors import (
     AccountDisabled,
     EmailTaken,
@@ -35,7 +35,7 @@ from app.members.models import Member
 from app.program import service as program_service
 from app.settings import Settings
 from app.staff import service as staff_service
-from app.staff.models import Staff
+from app.staff.models import Staff, StaffStore
 from app.stats import service as stats_service
 
 
@@ -296,36 +296,54 @@ async def _check_subject_active(session: AsyncSession, auth_session: AuthSession
         raise AccountDisabled()
 
 
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    checked_until: float  # time.monotonic(): the staff member is read again after this
+    expires_at: dt.datetime  # the token's own expiry
+    actor: Actor
+
+
 class ActorCache:
-    """Bearer token -> actor, per process, for `ttl_seconds`: a till sends the same token with
-    every request, and a staff actor costs the JWT's check and two queries (the staff member and
-    their stores). So a disabled staff account or a change of stores takes effect within the TTL;
-    a token's own expiry is still checked against the clock on every hit."""
+    """Bearer token -> actor, per process: a till sends the same token with every request, and a
+    staff actor costs the JWT's check and a query (the staff member and their stores). The
+    token's signature is checked once; its expiry against the clock on every hit; a staff
+    member is read again after `ttl_seconds`, so a disabled account or a change of stores takes
+    effect within it."""
 
     def __init__(self, ttl_seconds: float = 5.0, max_entries: int = 10_000) -> None:
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
-        self._entries: dict[str, tuple[float, dt.datetime, Actor]] = {}
+        self._entries: dict[str, _Cached] = {}
 
-    def get(self, token: str, *, now: dt.datetime) -> Actor | None:
+    def get(self, token: str, *, now: dt.datetime) -> _Cached | None:
+        """The token's entry, fresh or not; None when unknown or expired."""
         entry = self._entries.get(token)
-        if entry is None:
-            return None
-        until, expires_at, actor = entry
-        if time.monotonic() >= until or expires_at <= now:
+        if entry is not None and entry.expires_at <= now:
             del self._entries[token]
             return None
-        return actor
+        return entry
 
     def put(self, token: str, actor: Actor, *, expires_at: dt.datetime) -> None:
         if self.ttl_seconds <= 0:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()  # cheaper than LRU bookkeeping; refills within a request each
-        self._entries[token] = (time.monotonic() + self.ttl_seconds, expires_at, actor)
+        self._entries[token] = _Cached(time.monotonic() + self.ttl_seconds, expires_at, actor)
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def clear_token(self, token: str) -> None:
+        self._entries.pop(token, None)
+
+
+_STAFF = Staff.__table__  # type: ignore[attr-defined]
+_STAFF_STORES = StaffStore.__table__  # type: ignore[attr-defined]
+_STAFF_AND_STORES = (  # built once: a staff actor in one statement (a row per store, or one)
+    select(_STAFF.c.role, _STAFF.c.active, _STAFF_STORES.c.store_id)
+    .select_from(_STAFF.outerjoin(_STAFF_STORES, _STAFF_STORES.c.staff_id == _STAFF.c.id))
+    .where(_STAFF.c.id == bindparam("staff_id"))
+)
 
 
 async def actor_for_token(
@@ -338,20 +356,29 @@ async def actor_for_token(
 ) -> Actor:
     """The actor a bearer access token speaks for; raises tokens.TokenInvalid."""
     now = clock.now()
-    if cache is not None and (cached := cache.get(bearer, now=now)) is not None:
-        return cached
-    claims = tokens.decode_access_token(settings, bearer, now=now)
-    actor: Actor
-    if claims.subject_kind == "member":
-        actor = MemberActor(claims.subject_id)
+    cached = cache.get(bearer, now=now) if cache is not None else None
+    if cached is not None and (
+        time.monotonic() < cached.checked_until or isinstance(cached.actor, MemberActor)
+    ):
+        return cached.actor
+    if cached is not None:  # a staff member to read again; the token was checked
+        staff_id, expires_at = cached.actor.staff_id, cached.expires_at  # type: ignore[union-attr]
     else:
-        async with db.read() as session:
-            staff = await staff_service.find_staff(session, claims.subject_id)
-            if staff is None or not staff.active:
-                raise tokens.TokenInvalid("staff account gone or disabled")
-            store_ids = await staff_service.store_ids(session, staff.id)
-            # Built inside the block: leaving it rolls the read back, which expires `staff`.
-            actor = StaffActor(staff.id, staff.role, frozenset(store_ids))
+        claims = tokens.decode_access_token(settings, bearer, now=now)
+        if claims.subject_kind == "member":
+            actor: Actor = MemberActor(claims.subject_id)
+            if cache is not None:
+                cache.put(bearer, actor, expires_at=claims.expires_at)
+            return actor
+        staff_id, expires_at = claims.subject_id, claims.expires_at
+    async with db.read() as session:
+        rows = await (await core(session)).all(_STAFF_AND_STORES, {"staff_id": staff_id})
+    if not rows or not rows[0].active:
+        if cache is not None:
+            cache.clear_token(bearer)
+        raise tokens.TokenInvalid("staff account gone or disabled")
+    stores = frozenset(row.store_id for row in rows if row.store_id is not None)
+    actor = StaffActor(staff_id, rows[0].role, stores)
     if cache is not None:
-        cache.put(bearer, actor, expires_at=claims.expires_at)
+        cache.put(bearer, actor, expires_at=expires_at)
     return actor
