@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import col
 
 from app.auth.actors import Actor, StaffActor
@@ -499,9 +501,8 @@ async def spend(
         raise ValueError("spend() takes a positive number of points")
     if account.available < points:
         raise InsufficientPoints(available=max(account.available, 0), field="points")
-    released = _lots_query(account.member_id).where(col(PointLot.released).is_(True))
-    taken = await _take(session, [released], points)
-    if sum(part for _, part in taken) != points:  # the cached balance disagrees with the lots
+    taken = await _take_released(session, account.member_id, points)
+    if sum(part for _, _, part in taken) != points:  # the cached balance disagrees with the lots
         raise RuntimeError(f"ledger inconsistency for member {account.member_id}")
     account.available -= points
     entry = await _append(
@@ -513,8 +514,83 @@ async def spend(
         description=description,
         purchase_id=purchase_id,
     )
-    await _record_moves(session, account, entry, [(lot, -part) for lot, part in taken])
+    await _move_lots(session, account, entry, [(lot, left, -part) for lot, left, part in taken])
     return entry
+
+
+_LOTS = PointLot.__table__  # type: ignore[attr-defined]
+_RELEASED_LOTS = (  # built once: a redemption's lots, oldest expiry first, a page at a time
+    select(_LOTS.c.id, _LOTS.c.remaining)
+    .where(
+        _LOTS.c.member_id == bindparam("member_id"),
+        _LOTS.c.remaining > 0,
+        _LOTS.c.released.is_(True),
+    )
+    .order_by(_LOTS.c.expires_at, _LOTS.c.created_at, _LOTS.c.id)
+    .limit(bindparam("page"))
+    .offset(bindparam("skip"))
+)
+_MOVE_LOT = (
+    update(_LOTS)
+    .where(_LOTS.c.id == bindparam("lot_id"))
+    .values(remaining=_LOTS.c.remaining + bindparam("delta"))
+)
+
+
+async def _take_released(
+    session: AsyncSession, member_id: uuid.UUID, points: int
+) -> list[tuple[uuid.UUID, int, int]]:
+    """Up to `points` from the member's available lots, oldest expiry first, as (lot, points
+    left in it, points taken), a page at a time; with Core (a redemption's hot path). Changes
+    the session holds (lots an expiry just emptied) are written first, so that the read sees
+    them."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    connection = await core(session)
+    taken: list[tuple[uuid.UUID, int, int]] = []
+    left, skip = points, 0
+    while left > 0:
+        page = await connection.all(
+            _RELEASED_LOTS, {"member_id": member_id, "page": LOT_PAGE, "skip": skip}
+        )
+        for lot_id, remaining in page:
+            part = min(remaining, left)
+            if part:
+                taken.append((lot_id, remaining, part))
+                left -= part
+        if len(page) < LOT_PAGE:
+            break
+        skip += LOT_PAGE
+    return taken
+
+
+async def _move_lots(
+    session: AsyncSession,
+    account: Account,
+    entry: NewEntry,
+    moves: list[tuple[uuid.UUID, int, int]],
+) -> None:
+    """`_record_moves` for lots read with Core, as (lot, points left in it, signed move): one
+    UPDATE per lot in one call, and the movements in one statement. A lot the session holds as
+    an object gets its new count too."""
+    if not moves:
+        return
+    connection = await core(session)
+    await connection.execute(_MOVE_LOT, [{"lot_id": lot, "delta": move} for lot, _, move in moves])
+    held = session.sync_session.identity_map
+    if held:
+        for lot_id, left, move in moves:
+            lot = held.get(identity_key(PointLot, lot_id))
+            if lot is not None:
+                set_committed_value(lot, "remaining", left + move)
+    rows = [
+        {
+            "id": new_id(), "member_id": account.member_id, "entry_id": entry.id,
+            "lot_id": lot_id, "points": move,
+        }
+        for lot_id, _, move in moves
+    ]  # fmt: skip
+    await connection.execute(_INSERT_MOVEMENT, rows)
 
 
 async def take_back(

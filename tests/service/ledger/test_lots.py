@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
 from app import jobs
 from app.auth.actors import StaffActor
 from app.errors import InsufficientPoints
 from app.ledger import service as ledger_service
+from app.ledger.models import PointLot
 from tests.conftest import START
 from tests.service.ledger.scenario import (
     Lot,
@@ -96,6 +98,50 @@ async def test_redemption_spends_the_oldest_lots_first(db, settings, clock):
         Lot(300, 300, True, START + 20 * DAY, START + 385 * DAY),
         Lot(7, 7, True, START + 30 * DAY, START + 395 * DAY),
     ]
+    await assert_ledger_clean(db)
+
+
+async def test_a_redemption_spends_lots_over_more_than_one_page(db, settings, clock):
+    # given: more lots than one page of the redemption's read, of 2 points each, a day apart
+    till = await open_till(db, settings, clock)
+    member = await join(db, settings, clock)
+    count = ledger_service.LOT_PAGE + 6
+    for n in range(count):
+        await buy(db, clock, till, member, f"R-{n}", 200)
+        clock.advance(days=1)
+
+    # when: all but the newest three lots pay
+    receipt = await buy(db, clock, till, member, "R-pay", 100_000, redeem=2 * (count - 3))
+
+    # then: the oldest emptied, in order, across the page's end
+    lots = await lots_of(db, member.id)
+    assert [lot.remaining for lot in lots[:count]] == [0] * (count - 3) + [2, 2, 2]
+    assert receipt.points_redeemed == 2 * (count - 3)
+    assert (await account_of(db, member.id)).available == 6 + receipt.points_earned
+    await assert_ledger_clean(db)
+
+
+async def test_a_lot_the_session_holds_sees_what_a_redemption_took(db, settings, clock):
+    # given: a member with one lot, which the transaction has read as an object
+    till = await open_till(db, settings, clock)
+    member = await join(db, settings, clock)
+    await buy(db, clock, till, member, "R-1", 30000)
+    posting = ledger_service.Posting(
+        actor_kind="system", actor_id=None, store_id=None, rules_version=1, now=clock.now()
+    )
+
+    # when
+    async with db.transaction() as session:
+        account = await ledger_service.lock_account(session, member.id)
+        held = (await session.scalars(select(PointLot))).one()
+        await ledger_service.spend(
+            session, account, posting, points=120, kind="REDEEM", description="Paid"
+        )
+        seen = held.remaining
+
+    # then: the object, the row and the ledger agree
+    assert seen == 180
+    assert [lot.remaining for lot in await lots_of(db, member.id)] == [180]
     await assert_ledger_clean(db)
 
 
