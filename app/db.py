@@ -26,6 +26,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
+from app.kit import jsontext
 from app.settings import Settings
 
 NAMING_CONVENTION = {
@@ -67,6 +68,8 @@ def make_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(
             url,
+            json_serializer=jsontext.dumps,
+            json_deserializer=jsontext.loads,
             poolclass=AsyncAdaptedQueuePool,
             pool_size=1,
             max_overflow=0,
@@ -93,6 +96,9 @@ def make_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
         return engine
     return create_async_engine(
         url,
+        # JSON columns (outbox events, idempotency results) in orjson's compact text.
+        json_serializer=jsontext.dumps,
+        json_deserializer=jsontext.loads,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_recycle=1800,
@@ -181,9 +187,15 @@ class Core:
         if adapter is None:
             adapter = self._adapter = (await self.connection.get_raw_connection()).dbapi_connection
         begin = getattr(adapter, "_start_transaction", None)
-        if begin is None or not hasattr(adapter, "_transaction"):
+        if (
+            begin is None
+            or not hasattr(adapter, "_transaction")
+            or not hasattr(adapter, "isolation_level")
+        ):
             return None
         if adapter._transaction is None:
+            if not self.connection.in_transaction() and adapter.isolation_level != "autocommit":
+                return None  # SQLAlchemy's own path begins the transaction it will commit
             await begin()  # BEGIN, as the adapter's first statement would (autocommit: nothing)
         return adapter._connection
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import bindparam, case, event, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from app.db import core, watching_statements
+from app.db import Core, core, watching_statements
 from app.outbox.models import OutboxEvent
 
 _INSERT = insert(OutboxEvent.__table__)  # type: ignore[attr-defined]
@@ -179,3 +179,17 @@ async def test_the_connection_is_kept_for_the_transaction_and_no_longer(db):
     assert again is first
     assert after is not first
     assert seen == []
+
+
+async def test_on_a_connection_sqlalchemy_has_not_begun_its_path_begins_and_commits(db):
+    # given
+    row = event_row()
+
+    # when: a plain connection, its first statement through Core, then its commit
+    async with db.engine.connect() as conn:
+        await Core(conn).execute(_INSERT, row)
+        await conn.commit()
+
+    # then
+    async with db.read() as session:
+        assert [e.id for e in (await session.scalars(select(OutboxEvent))).all()] == [row["id"]]
