@@ -474,7 +474,7 @@ async def run(args: argparse.Namespace) -> int:
     elapsed = max(end_of_last - measure_from, 1e-9)
     result: dict[str, Any] = {
         "kind": "floor",
-        "label": "asyncpg",
+        "label": args.label,
         "tills": args.tills,
         "one_member": bool(args.one_member),
         "purchases": len(latencies),
@@ -515,6 +515,9 @@ def main() -> None:
     parser.add_argument("--max-purchases", type=int, default=500_000, help="a bound on the count")
     parser.add_argument("--one-member", action="store_true", help="every till on one member")
     parser.add_argument("--rng-seed", default="checkout")
+    parser.add_argument(
+        "--label", default="asyncpg", help="the server run it pairs with (load.py report)"
+    )
     args = parser.parse_args()
     if not 1 <= args.tills <= 64:
         parser.error("--tills is 1 to 64 (one connection each)")

@@ -12,13 +12,15 @@
 #      through the services. Argon2 is set cheap (LOYALTY_ARGON2_TIME_COST=1,
 #      LOYALTY_ARGON2_MEMORY_KIB=8) for the seed and the server: only the tills' logins hash a
 #      password, before the measurement.
-#   2. copy it to ${BENCH_DB}_floor (CREATE DATABASE ... TEMPLATE) and run floor.py there at each
-#      of $TILLS, so the floor starts from the same data and the server's database holds only
-#      the server's purchases.
-#   3. for each of $WORKERS: start `loyalty serve --workers N` on a free 127.0.0.1 port, run
-#      load.py at each of $TILLS ($WARMUP s unmeasured, then $DURATION s), stop the server.
-#   4. the variant where every till scans ONE member: the floor and the server ($ONE_WORKERS
-#      workers) at each of $ONE_TILLS.
+#   2. copy it to ${BENCH_DB}_floor (CREATE DATABASE ... TEMPLATE), where floor.py runs, so the
+#      floor starts from the same data and the server's database holds only the server's
+#      purchases.
+#   3. for each of $WORKERS: start `loyalty serve --workers N` on a free 127.0.0.1 port; at each
+#      of $TILLS run floor.py, then load.py ($WARMUP s unmeasured, then $DURATION s each); stop
+#      the server. Each server run is compared with the floor run just before it: the machine's
+#      speed drifts by tens of percent within minutes (bench/README.md).
+#   4. the variant where every till scans ONE member: floor, then server ($ONE_WORKERS workers),
+#      at each of $ONE_TILLS.
 #   5. optionally (PROFILE=prefix): one worker, 32 tills, py-spy for $PROFILE_SECONDS s twice:
 #      prefix.txt (raw, summed by profile_top.py into prefix.top.txt) and prefix.svg.
 #   6. layers.py: the CPU per purchase of the use cases called directly (no HTTP, no GraphQL)
@@ -125,21 +127,25 @@ tills() { # tills WORKERS TILLS [--one-member] [--duration S]
     | tee -a "$RESULTS" >/dev/null || status=1
 }
 
-echo "== floor: asyncpg, one process, on a copy of the seeded database"
-for n in $TILLS; do floor "$n"; done
-
+# The machine's speed drifts by tens of percent within minutes: every server run is measured
+# right after a floor run at the same tills (labelled alike), and compared with that one.
 for workers in $WORKERS; do
-  echo "== loyalty serve --workers $workers"
+  echo "== loyalty serve --workers $workers, each run after the floor's (asyncpg, one process)"
   start_server "$workers"
-  for n in $TILLS; do tills "$workers" "$n"; done
+  for n in $TILLS; do
+    floor "$n" --label "workers=$workers"
+    tills "$workers" "$n"
+  done
   stop_server
 done
 
 if [[ -n "$ONE_TILLS" ]]; then
   echo "== every till on ONE member (the lock queue): floor, then --workers $ONE_WORKERS"
-  for n in $ONE_TILLS; do floor "$n" --one-member; done
   start_server "$ONE_WORKERS"
-  for n in $ONE_TILLS; do tills "$ONE_WORKERS" "$n" --one-member; done
+  for n in $ONE_TILLS; do
+    floor "$n" --one-member --label "workers=$ONE_WORKERS"
+    tills "$ONE_WORKERS" "$n" --one-member
+  done
   stop_server
 fi
 
