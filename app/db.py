@@ -121,7 +121,7 @@ async def core(session: AsyncSession) -> Core:
     a loaded object (the account) reach the database in one UPDATE at the end. Kept on the
     session for the rest of its transaction: a purchase sends a dozen statements. A session of
     `Database.transaction()` or `autocommit()` has its connection from the start."""
-    if session.new:
+    if session.sync_session._new:  # (`session.new` copies them into a set first)
         await session.flush()
     bound: Core | None = session.info.get(_BOUND)
     if bound is not None:
@@ -147,11 +147,17 @@ def _bound_session(conn: AsyncConnection) -> AsyncSession:
     return session
 
 
+def unused(session: AsyncSession) -> bool:
+    """Whether the ORM never used the session: no transaction begun, no object held (closing
+    it, or flushing it, would do nothing but cost a greenlet round trip)."""
+    sync = session.sync_session
+    return sync.get_transaction() is None and not sync.identity_map and not sync._new
+
+
 async def _end(session: AsyncSession, *, flush: bool) -> None:
     """Flush what the session holds (when `flush`), and close it; a session the ORM never used
     (Core statements only: the till's purchase) has nothing to do either."""
-    sync = session.sync_session
-    if sync.get_transaction() is None and not sync.identity_map and not sync.new:
+    if unused(session):
         return
     try:
         if flush:

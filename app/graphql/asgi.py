@@ -83,6 +83,9 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
         view answers those."""
         for name, value in scope["headers"]:
             if name == b"accept":
+                lowered = value.lower()  # strawberry's transports answer only these two
+                if b"multipart/mixed" not in lowered and b"text/event-stream" not in lowered:
+                    return False
                 accept = value.decode("latin-1")
                 return self._get_stream_transport_from_headers({"accept": accept}) is not None
         return False

@@ -14,7 +14,7 @@ from app.auth.actors import Actor
 from app.auth.passwords import PasswordHasher
 from app.auth.service import ActorCache
 from app.clock import Clock
-from app.db import Database
+from app.db import Database, unused
 from app.offers import service as offers_service
 from app.program import service as program_service
 from app.program.rules import ProgramRules
@@ -92,5 +92,7 @@ class Context:
     async def close(self) -> None:
         if self._session is not None:
             session, self._session = self._session, None
+            if unused(session):  # asked for, never used (the scan's offers, when none are open)
+                return
             # close() rolls the connection back and detaches the rows without expiring them.
             await session.close()

@@ -180,12 +180,16 @@ async def lapsed_points(session: AsyncSession, account: Account, *, now: dt.date
 async def qualifying_points(
     session: AsyncSession, member_id: uuid.UUID, *, since: dt.datetime
 ) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(col(LedgerEntry.qualifying)), 0)).where(
-            col(LedgerEntry.member_id) == member_id, col(LedgerEntry.created_at) > since
-        )
+    rows = await (await core(session)).all(_QUALIFYING, {"member_id": member_id, "since": since})
+    return int(rows[0][0] or 0)
+
+
+_ENTRIES = LedgerEntry.__table__  # type: ignore[attr-defined]
+_QUALIFYING = (  # built once: the tier check after a purchase asks it
+    select(func.coalesce(func.sum(_ENTRIES.c.qualifying), 0)).where(
+        _ENTRIES.c.member_id == bindparam("member_id"), _ENTRIES.c.created_at > bindparam("since")
     )
-    return int(total or 0)
+)
 
 
 async def list_entries(

@@ -462,11 +462,21 @@ async def test_a_json_post_is_answered_as_strawberrys_view_answers_it(client, mo
 
     # when
     direct = await answers()
+    assert views == []  # none took strawberry's view
     monkeypatch.setattr(LoyaltyGraphQL, "_streams", lambda self, scope: True)
     through_strawberry = await answers()
+    assert views == ["strawberry"] * len(requests)
+
+    views.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(LoyaltyGraphQL, "run", counted_run)
+    streamed = await client.post(
+        "/graphql", json={"query": PROGRAM_NAME}, headers={"accept": "text/event-stream"}
+    )
 
     # then
     assert direct == through_strawberry
-    assert views == ["strawberry"] * len(requests)  # only the second round took its view
+    assert views == []  # a stream asked for, which this server does not offer (no SSE, no
+    assert streamed.json() == direct[0][2]  # multipart subscriptions): one JSON answer
     assert [status for status, _, _ in direct] == [200] * 7 + [400] * 5
     assert direct[0][2] == {"data": {"program": {"name": "Loyalty"}}}
