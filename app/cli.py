@@ -63,6 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         log_config=logging_config(settings.log_level),
         proxy_headers=True,
         access_log=False,
+        server_header=False,  # no "server: uvicorn" on every answer
     )
 
 
