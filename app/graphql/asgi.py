@@ -24,7 +24,7 @@ from app.graphql.extensions import classify
 from app.graphql.live import MemberSocketHandler
 from app.graphql.loaders import build_loaders
 from app.graphql.schema import build_schema
-from app.http.guard import JSON_BODY
+from app.http.guard import JSON_BODY, send_json
 from app.kit import jsontext
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
@@ -67,7 +67,7 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
         try:
             body = scope.get(JSON_BODY)
             if isinstance(body, dict) and scope["method"] == "POST" and not self._streams(scope):
-                await _send_json(send, 200, await self._post(scope, body))
+                await send_json(send, 200, await self._post(scope, body))
                 return
             response = await self.run(Request(scope=scope, receive=receive))
         except HTTPException as error:
@@ -175,17 +175,3 @@ class LoyaltyGraphQL(GraphQL[Context, None]):
 
 
 _POST_OPERATIONS = OperationType.from_http("POST")
-
-
-async def _send_json(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-length", str(len(body)).encode()),
-                (b"content-type", b"application/json"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
