@@ -79,7 +79,8 @@ class PurchaseCommand:
 
 @dataclass(frozen=True, slots=True)
 class CheckoutRow:
-    """A checkout as the scan wrote it (its columns)."""
+    """A checkout's row as a plain object: as the scan wrote it, and as a purchase reads it
+    with the account's lock (one statement)."""
 
     id: uuid.UUID
     member_id: uuid.UUID
@@ -211,7 +212,7 @@ def _lines(command: PurchaseCommand, rules: ProgramRules) -> tuple[int, list[til
     return total, till.check_lines(total, lines)
 
 
-_AnyCheckout = TypeVar("_AnyCheckout", Checkout, "OpenCheckout")
+_AnyCheckout = TypeVar("_AnyCheckout", Checkout, "CheckoutRow")
 
 
 async def _usable_checkout(
@@ -232,17 +233,6 @@ def _check_checkout(checkout: _AnyCheckout, staff: StaffActor, now: dt.datetime)
     return checkout
 
 
-@dataclass(frozen=True, slots=True)
-class OpenCheckout:
-    """What a purchase reads of its checkout (with the account's lock, in one statement)."""
-
-    id: uuid.UUID
-    member_id: uuid.UUID
-    staff_id: uuid.UUID
-    store_id: uuid.UUID
-    expires_at: dt.datetime
-
-
 _CHECKOUTS = Checkout.__table__  # type: ignore[attr-defined]
 _ACCOUNTS = MemberAccount.__table__  # type: ignore[attr-defined]
 _MEMBERS = Member.__table__  # type: ignore[attr-defined]
@@ -253,24 +243,21 @@ _MEMBER_AND_ACCOUNT = (  # built once: the scan's one read, Core (no objects)
 )
 _MEMBER_FIELDS = len(_MEMBERS.columns)  # the row: the member's columns, then the account's
 _CHECKOUT_AND_LOCKED_ACCOUNT = (  # built once: the till's hottest statement, Core (no objects)
-    select(
-        _CHECKOUTS.c.id,
-        _CHECKOUTS.c.member_id,
-        _CHECKOUTS.c.staff_id,
-        _CHECKOUTS.c.store_id,
-        _CHECKOUTS.c.expires_at,
-        *_ACCOUNTS.columns,
-    )
+    select(*_CHECKOUTS.columns, *_ACCOUNTS.columns)
     .join(_ACCOUNTS, _ACCOUNTS.c.member_id == _CHECKOUTS.c.member_id)
     .where(_CHECKOUTS.c.id == bindparam("id"))
     .with_for_update(of=_ACCOUNTS)
 )
-_CHECKOUT_FIELDS = 5  # the row: the checkout's fields, then the account's columns in order
+_CHECKOUT_FIELDS = len(_CHECKOUTS.columns)  # the row: the checkout's columns, then the account's
+if tuple(field.name for field in dataclasses.fields(CheckoutRow)) != tuple(
+    _CHECKOUTS.columns.keys()
+):
+    raise RuntimeError("CheckoutRow must list checkouts' columns, in order")
 
 
 async def _lock_account_of_checkout(
     session: AsyncSession, checkout_id: uuid.UUID
-) -> tuple[OpenCheckout, AccountRow]:
+) -> tuple[CheckoutRow, AccountRow]:
     """The checkout and its member's account, locked for this transaction as
     `ledger_service.lock_account` locks it, in one statement: the till's hottest path. The
     account is a plain row: `ledger_service.save_account` writes it back."""
@@ -278,7 +265,7 @@ async def _lock_account_of_checkout(
     if not rows:
         raise CheckoutNotFound(field="checkoutId")
     row = rows[0]
-    return OpenCheckout(*row[:_CHECKOUT_FIELDS]), AccountRow(*row[_CHECKOUT_FIELDS:])
+    return CheckoutRow(*row[:_CHECKOUT_FIELDS]), AccountRow(*row[_CHECKOUT_FIELDS:])
 
 
 # Built once (Core: no objects, one statement each).
