@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -107,12 +107,27 @@ def make_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
 
 
 _AFTER_COMMIT = "after_commit"
+_LAST_WRITES = "last_writes"
 
 
 def after_commit(session: AsyncSession, callback: Callable[[], object]) -> None:
     """Call `callback` once the transaction of `session` (a `Database.transaction()`) has
     committed; never if it rolls back. Callbacks run in order and must not raise."""
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+def write_last(session: AsyncSession, key: str, write: Callable[[Core], Awaitable[None]]) -> bool:
+    """Have `write` run on the transaction's connection as its last statements, after the
+    session's own changes are flushed and just before the COMMIT; once per `key`, however often
+    asked (the writer keeps what it will write, to add to it). For rows that every till writes
+    (the day's totals): their lock is then held for one statement and the commit rather than
+    for the rest of the transaction. False when the session is not one of
+    `Database.transaction()`: the caller writes now."""
+    writes: dict[str, Callable[[Core], Awaitable[None]]] | None = session.info.get(_LAST_WRITES)
+    if writes is None:
+        return False
+    writes.setdefault(key, write)
+    return True
 
 
 async def core(session: AsyncSession) -> Core:
@@ -397,6 +412,7 @@ class Database:
         options = {"sqlite_begin": "IMMEDIATE"} if self.is_sqlite else {}
         connection = await greenlet_spawn(_check_out, self.engine.sync_engine, options, True)
         session = _bound_session(AsyncConnection(self.engine, connection))
+        session.info[_LAST_WRITES] = {}
         commit = False
         try:
             try:
@@ -405,6 +421,8 @@ class Database:
                 await _end(session, flush=False)
                 raise
             await _end(session, flush=True)
+            for write in session.info.pop(_LAST_WRITES).values():
+                await write(session.info[_BOUND])
             commit = True
         finally:
             callbacks = session.info.pop(_AFTER_COMMIT, [])

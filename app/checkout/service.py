@@ -508,9 +508,8 @@ async def complete_purchase(
         await referrals_service.settle_referral(
             session, rules, account, purchase_id=purchase_id, amount_paid=quote.amount_due, now=now
         )  # the buyer's pending referral, if this purchase qualifies
-        # After the referral (which may lock the referrer's account: accounts before totals, or
-        # two tills could deadlock), before anything else flushes: the account's purchase
-        # times ride on its one UPDATE.
+        # Before the account is saved: its purchase times ride on its one UPDATE (the day's
+        # totals are written last, just before the COMMIT, after every account lock).
         await stats_service.record_movement(
             session, at=now, store_id=checkout.store_id, account=account,
             issued=quote.points_to_earn, redeemed=quote.points_to_redeem,

@@ -1,8 +1,8 @@
 """The operator's view: the program's numbers, from totals maintained with every movement.
 
 `record_movement` is the building block the use cases that move points call, once each, in
-their own transaction: one `INSERT ... ON CONFLICT DO UPDATE` of the day's rows (the store's and
-the program's) and, for a purchase, of the program's rows of the days the member's last two
+their own transaction: one `INSERT ... ON CONFLICT DO UPDATE`, the transaction's last statement,
+of the day's rows (the store's and the program's) and, for a purchase, of the program's rows of the days the member's last two
 purchases move from (the per-day counts of members by last and previous purchase day). The
 reads sum those rows: the totals over every day, the active and repeat buyers over the last 30
 and 90 days (a day is a UTC day; "in 30 days" is today and the 29 days before). `rebuild`
@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
@@ -48,7 +49,7 @@ from sqlmodel import col
 from app.auth.actors import Actor, StaffActor, SystemActor
 from app.checkout.models import Purchase, Refund
 from app.clock import Clock
-from app.db import Database, UTCDateTime, core
+from app.db import Core, Database, UTCDateTime, core, write_last
 from app.errors import Forbidden
 from app.kit import pagination
 from app.kit.pagination import InvalidCursor, Page
@@ -109,8 +110,11 @@ async def record_movement(
     joined: int = 0,
 ) -> None:
     """Building block: add one use case's movement to the day's totals, in the caller's
-    transaction, with one statement: the store's row (issued, redeemed, purchases, amount) and
-    the program's row (everything, expiry and sign-ups included). With `purchases` and the
+    transaction: the store's row (issued, redeemed, purchases, amount) and the program's row
+    (everything, expiry and sign-ups included). In a `Database.transaction()` they are written
+    as its last statement, one upsert for all its movements: every till adds to the same rows,
+    and each then holds their lock for that statement and the commit only (measured: the p99 of
+    a purchase at 32 tills halved); elsewhere, at once. With `purchases` and the
     member's locked `account`, the account's last purchase times move too, and with them the
     program's per-day member counts: the same statement takes the member off the rows of its
     old last and previous purchase days (in its shard) and puts it on the new ones. Refunds
@@ -140,9 +144,39 @@ async def record_movement(
         for row_day, values in program.items()
         if row_day != day or any(values.values())
     )
-    # In key order: concurrent upserts lock their rows in one order and cannot deadlock.
-    rows.sort(key=lambda row: (row["store_id"], row["day"]))
-    await (await core(session)).execute(_upsert(session.get_bind().dialect.name), rows)
+    dialect = session.get_bind().dialect.name
+    pending: _Pending | None = session.info.get(_PENDING)
+    if pending is not None:  # the transaction's earlier movement, still to be written
+        _add(pending, rows)
+        return
+    pending = _add({}, rows)
+    if write_last(session, _PENDING, partial(_write, pending=pending, dialect=dialect)):
+        session.info[_PENDING] = pending  # the transaction's later movements join it
+    else:
+        await _write(await core(session), pending=pending, dialect=dialect)
+
+
+_PENDING = "daily_totals"
+_Pending = dict[tuple[uuid.UUID, dt.date, int], dict[str, Any]]
+
+
+def _add(pending: _Pending, rows: Iterable[dict[str, Any]]) -> _Pending:
+    """Add rows to the pending ones: a row per key, its counts summed."""
+    for row in rows:
+        key = (row["store_id"], row["day"], row["shard"])
+        kept = pending.get(key)
+        if kept is None:
+            pending[key] = dict(row)
+        else:
+            for name in _UPSERTED:
+                kept[name] += row[name]
+    return pending
+
+
+async def _write(connection: Core, *, pending: _Pending, dialect: str) -> None:
+    """One upsert of a transaction's movements (a key twice in one statement is an error), in
+    key order: concurrent upserts lock their rows in one order and cannot deadlock."""
+    await connection.execute(_upsert(dialect), [pending[key] for key in sorted(pending)])
 
 
 _UPSERTS: dict[str, Any] = {}

@@ -322,7 +322,7 @@ async def complete(
             "prev_purchase_at = last_purchase_at, last_purchase_at = $7 WHERE member_id = $1",
             member_id, available, earned, seq, prev, len(entries), now, expires_at,
         )  # fmt: skip
-        # The events (points.redeemed, points.earned), the day's totals, the live update.
+        # The events (points.redeemed, points.earned), the live update, the idempotency record.
         announced = {
             "purchaseId": str(purchase_id), "storeId": str(store_id), "storeName": "Bench st.",
             "receiptNumber": receipt_number, "amountPaid": paid, "currency": rules["currency"],
@@ -338,9 +338,27 @@ async def complete(
                 *[v for kind, data in events for v in (new_id(), kind, now, member_id,
                                                         json.dumps(data), False)],
             )  # fmt: skip
-        # One upsert: the store's row and the program's, where the member also moves from the
-        # day of its old last (and previous) purchase to today's (the activity counts), in key
-        # order, in the member's shard: what `stats_service.record_movement` writes.
+        await conn.execute(
+            "SELECT pg_notify('balance_changed', $1)",
+            json.dumps({"member": str(member_id), "available": available,
+                        "pending": account["pending"], "tier": account["tier_code"],
+                        "reason": "PURCHASE"}),
+        )  # fmt: skip
+        result = {
+            "purchase_id": str(purchase_id), "receipt_number": receipt_number,
+            "points_earned": earned, "points_redeemed": redeem, "available": available,
+        }  # fmt: skip
+        await conn.execute(
+            "INSERT INTO idempotency_records (id, member_id, scope, key, operation, "
+            "request_hash, result, created_at) VALUES ($1, $2, $3, $4, 'completePurchase', "
+            "$5, $6, $7)",
+            new_id(), member_id, scope, key, request_hash, json.dumps(result), now,
+        )  # fmt: skip
+        # Last, as the app writes it (every till adds to these rows: their lock is held for
+        # this statement and the commit only). One upsert: the store's row and the program's,
+        # where the member also moves from the day of its old last (and previous) purchase to
+        # today's (the activity counts), in key order, in the member's shard: what
+        # `stats_service.record_movement` writes.
         shard = member_id.int % 8
         today = now.date()
         moves: dict[dt.date, list[int]] = {today: [1, 0]}
@@ -374,22 +392,6 @@ async def complete(
             "prev_buyers = daily_totals.prev_buyers + EXCLUDED.prev_buyers",
             *[value for row in rows for value in row],
         )
-        await conn.execute(
-            "SELECT pg_notify('balance_changed', $1)",
-            json.dumps({"member": str(member_id), "available": available,
-                        "pending": account["pending"], "tier": account["tier_code"],
-                        "reason": "PURCHASE"}),
-        )  # fmt: skip
-        result = {
-            "purchase_id": str(purchase_id), "receipt_number": receipt_number,
-            "points_earned": earned, "points_redeemed": redeem, "available": available,
-        }  # fmt: skip
-        await conn.execute(
-            "INSERT INTO idempotency_records (id, member_id, scope, key, operation, "
-            "request_hash, result, created_at) VALUES ($1, $2, $3, $4, 'completePurchase', "
-            "$5, $6, $7)",
-            new_id(), member_id, scope, key, request_hash, json.dumps(result), now,
-        )  # fmt: skip
     return redeem
 
 
