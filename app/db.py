@@ -410,24 +410,10 @@ class Database:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """One write transaction: commits when the block ends, rolls back when it raises."""
         options = {"sqlite_begin": "IMMEDIATE"} if self.is_sqlite else {}
-        connection = await greenlet_spawn(_check_out, self.engine.sync_engine, options, True)
-        session = _bound_session(AsyncConnection(self.engine, connection))
-        session.info[_LAST_WRITES] = {}
-        commit = False
-        try:
-            try:
-                yield session
-            except BaseException:
-                await _end(session, flush=False)
-                raise
-            await _end(session, flush=True)
-            for write in session.info.pop(_LAST_WRITES).values():
-                await write(session.info[_BOUND])
-            commit = True
-        finally:
-            callbacks = session.info.pop(_AFTER_COMMIT, [])
-            await greenlet_spawn(_check_in, connection, commit)
-        for callback in callbacks:  # committed (a raise skips this)
+        async with self._connected(options, begin=True) as session:
+            session.info[_LAST_WRITES] = {}
+            yield session
+        for callback in session.info.pop(_AFTER_COMMIT, []):  # committed (a raise skips this)
             callback()
 
     @asynccontextmanager
@@ -439,9 +425,21 @@ class Database:
             async with self.transaction() as session:
                 yield session
             return
-        options = {"isolation_level": "AUTOCOMMIT"}  # the pool sets it back on check-in
-        connection = await greenlet_spawn(_check_out, self.engine.sync_engine, options, False)
+        # The pool sets the isolation level back when the connection is checked in.
+        async with self._connected({"isolation_level": "AUTOCOMMIT"}, begin=False) as session:
+            yield session
+
+    @asynccontextmanager
+    async def _connected(
+        self, options: dict[str, Any], *, begin: bool
+    ) -> AsyncIterator[AsyncSession]:
+        """A session on a pool connection of its own, checked out with `options` and, when
+        `begin`, its transaction begun. When the block ends: the session's changes flushed, the
+        transaction's last writes (`write_last`), the commit; when it raises, the rollback; the
+        connection back in the pool either way."""
+        connection = await greenlet_spawn(_check_out, self.engine.sync_engine, options, begin)
         session = _bound_session(AsyncConnection(self.engine, connection))
+        ended = False
         try:
             try:
                 yield session
@@ -449,8 +447,11 @@ class Database:
                 await _end(session, flush=False)
                 raise
             await _end(session, flush=True)
+            for write in session.info.pop(_LAST_WRITES, {}).values():
+                await write(session.info[_BOUND])
+            ended = True
         finally:
-            await greenlet_spawn(_check_in, connection, False)
+            await greenlet_spawn(_check_in, connection, begin and ended)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
