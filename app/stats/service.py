@@ -2,12 +2,13 @@
 
 `record_movement` is the building block the use cases that move points call, once each, in
 their own transaction: one `INSERT ... ON CONFLICT DO UPDATE`, the transaction's last statement,
-of the day's rows (the store's and the program's) and, for a purchase, of the program's rows of the days the member's last two
-purchases move from (the per-day counts of members by last and previous purchase day). The
-reads sum those rows: the totals over every day, the active and repeat buyers over the last 30
-and 90 days (a day is a UTC day; "in 30 days" is today and the 29 days before). `rebuild`
-recomputes the totals from the ledger, the purchases and the refunds, a batch of members at a
-time, and the per-day member counts from the accounts; `check` compares.
+of the day's rows (the store's and the program's) and, for a purchase, of the program's rows of
+the days the member's last two purchases move from (the per-day counts of members by last and
+previous purchase day). The reads sum those rows: the totals over every day, the active and
+repeat buyers over the last 30 and 90 days (a day is a UTC day; "in 30 days" is today and the
+29 days before). `rebuild` recomputes the totals from the ledger, the purchases and the refunds,
+a batch of members at a time, and the per-day member counts from the accounts; `check`
+compares.
 """
 
 from __future__ import annotations
@@ -114,11 +115,11 @@ async def record_movement(
     (everything, expiry and sign-ups included). In a `Database.transaction()` they are written
     as its last statement, one upsert for all its movements: every till adds to the same rows,
     and each then holds their lock for that statement and the commit only (measured: the p99 of
-    a purchase at 32 tills halved); elsewhere, at once. With `purchases` and the
-    member's locked `account`, the account's last purchase times move too, and with them the
-    program's per-day member counts: the same statement takes the member off the rows of its
-    old last and previous purchase days (in its shard) and puts it on the new ones. Refunds
-    leave the purchase times, and so the counts, as they are."""
+    a purchase at 32 tills halved); elsewhere, at once. With `purchases` and the member's locked
+    `account`, the account's last purchase times move too, and with them the program's per-day
+    member counts: the same statement takes the member off the rows of its old last and
+    previous purchase days (in its shard) and puts it on the new ones. Refunds leave the
+    purchase times, and so the counts, as they are."""
     moves = note_purchase(account, at) if purchases and account is not None else {}
     counts = {
         "joined": joined, "purchases": purchases, "amount": amount,
