@@ -116,17 +116,16 @@ def after_commit(session: AsyncSession, callback: Callable[[], object]) -> None:
     session.info.setdefault(_AFTER_COMMIT, []).append(callback)
 
 
-def write_last(session: AsyncSession, key: str, write: Callable[[Core], Awaitable[None]]) -> bool:
-    """Have `write` run on the transaction's connection as its last statements, after the
-    session's own changes are flushed and just before the COMMIT; once per `key`, however often
-    asked (the writer keeps what it will write, to add to it). For rows that every till writes
-    (the day's totals): their lock is then held for one statement and the commit rather than
-    for the rest of the transaction. False when the session is not one of
+def write_last(session: AsyncSession, write: Callable[[Core], Awaitable[None]]) -> bool:
+    """Have `write` run on the transaction's connection among its last statements, after the
+    session's own changes are flushed and just before the COMMIT. For rows that every till
+    writes (the day's totals): their lock is then held for one statement and the commit rather
+    than for the rest of the transaction. False when the session is not one of
     `Database.transaction()`: the caller writes now."""
-    writes: dict[str, Callable[[Core], Awaitable[None]]] | None = session.info.get(_LAST_WRITES)
+    writes: list[Callable[[Core], Awaitable[None]]] | None = session.info.get(_LAST_WRITES)
     if writes is None:
         return False
-    writes.setdefault(key, write)
+    writes.append(write)
     return True
 
 
@@ -411,7 +410,7 @@ class Database:
         """One write transaction: commits when the block ends, rolls back when it raises."""
         options = {"sqlite_begin": "IMMEDIATE"} if self.is_sqlite else {}
         async with self._connected(options, begin=True) as session:
-            session.info[_LAST_WRITES] = {}
+            session.info[_LAST_WRITES] = []
             yield session
         for callback in session.info.pop(_AFTER_COMMIT, []):  # committed (a raise skips this)
             callback()
@@ -447,7 +446,7 @@ class Database:
                 await _end(session, flush=False)
                 raise
             await _end(session, flush=True)
-            for write in session.info.pop(_LAST_WRITES, {}).values():
+            for write in session.info.pop(_LAST_WRITES, []):
                 await write(session.info[_BOUND])
             ended = True
         finally:

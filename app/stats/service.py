@@ -151,7 +151,7 @@ async def record_movement(
         _add(pending, rows)
         return
     pending = _add({}, rows)
-    if write_last(session, _PENDING, partial(_write, pending=pending, dialect=dialect)):
+    if write_last(session, partial(_write, pending=pending, dialect=dialect)):
         session.info[_PENDING] = pending  # the transaction's later movements join it
     else:
         await _write(await core(session), pending=pending, dialect=dialect)
