@@ -248,7 +248,12 @@ _CHECKOUT_AND_LOCKED_ACCOUNT = (  # built once: the till's hottest statement, Co
     .where(_CHECKOUTS.c.id == bindparam("id"))
     .with_for_update(of=_ACCOUNTS)
 )
+# On PostgreSQL the same statement first takes the idempotency key's lock (no round trip more).
+_KEY_CHECKOUT_AND_LOCKED_ACCOUNT = _CHECKOUT_AND_LOCKED_ACCOUNT.add_columns(
+    idempotency.lock_key_column()
+)
 _CHECKOUT_FIELDS = len(_CHECKOUTS.columns)  # the row: the checkout's columns, then the account's
+_ACCOUNT_END = _CHECKOUT_FIELDS + len(_ACCOUNTS.columns)  # (then, on PostgreSQL, the key's lock)
 if tuple(field.name for field in dataclasses.fields(CheckoutRow)) != tuple(
     _CHECKOUTS.columns.keys()
 ):
@@ -256,16 +261,24 @@ if tuple(field.name for field in dataclasses.fields(CheckoutRow)) != tuple(
 
 
 async def _lock_account_of_checkout(
-    session: AsyncSession, checkout_id: uuid.UUID
+    session: AsyncSession, checkout_id: uuid.UUID, *, scope: str, key: str
 ) -> tuple[CheckoutRow, AccountRow]:
     """The checkout and its member's account, locked for this transaction as
-    `ledger_service.lock_account` locks it, in one statement: the till's hottest path. The
-    account is a plain row: `ledger_service.save_account` writes it back."""
-    rows = await (await core(session)).all(_CHECKOUT_AND_LOCKED_ACCOUNT, {"id": checkout_id})
+    `ledger_service.lock_account` locks it, after the idempotency key (`idempotency.hold_key`),
+    in one statement: the till's hottest path. The account is a plain row:
+    `ledger_service.save_account` writes it back."""
+    connection = await core(session)
+    if connection.postgres:
+        lock = idempotency.key_lock(scope, key)
+        rows = await connection.all(
+            _KEY_CHECKOUT_AND_LOCKED_ACCOUNT, {"id": checkout_id, "key_lock": lock}
+        )
+    else:  # one writer at a time
+        rows = await connection.all(_CHECKOUT_AND_LOCKED_ACCOUNT, {"id": checkout_id})
     if not rows:
         raise CheckoutNotFound(field="checkoutId")
     row = rows[0]
-    return CheckoutRow(*row[:_CHECKOUT_FIELDS]), AccountRow(*row[_CHECKOUT_FIELDS:])
+    return CheckoutRow(*row[:_CHECKOUT_FIELDS]), AccountRow(*row[_CHECKOUT_FIELDS:_ACCOUNT_END])
 
 
 # Built once (Core: no objects, one statement each).
@@ -419,7 +432,9 @@ async def complete_purchase(
     now = clock.now()
     async with db.transaction() as session:
         checkout_id = _id(command.checkout_id, "checkoutId")
-        checkout, account = await _lock_account_of_checkout(session, checkout_id)
+        checkout, account = await _lock_account_of_checkout(
+            session, checkout_id, scope=scope, key=key
+        )
         stored = await idempotency.replay(
             session, member_id=account.member_id, scope=scope, key=key,
             operation="completePurchase", digest=digest,
@@ -578,6 +593,7 @@ async def refund_purchase(
             raise Forbidden(
                 "You are not assigned to the store of this purchase.", field="purchaseId"
             )
+        await idempotency.hold_key(session, scope=scope, key=key)  # before the account
         account = await ledger_service.lock_account(session, peek.member_id)
         stored = await idempotency.replay(
             session, member_id=account.member_id, scope=scope, key=key,

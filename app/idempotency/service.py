@@ -2,6 +2,10 @@
 
 Used inside a use case's transaction after the member's account is locked, so that concurrent
 replays of one key are serialised by the lock: the first writes, the others read its result.
+A staff member's key can come with any member (two tills of one cashier, one key, two
+members' baskets): those transactions lock different accounts, so the key itself is locked
+first (`hold_key`, or `key_lock` in the statement that locks the account), and the second
+finds the first's record and is refused. A member's own key only ever names that member.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import bindparam, case, insert, select
+from sqlalchemy import BigInteger, bindparam, case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import core
@@ -36,6 +40,31 @@ def check_key(key: str) -> str:
 def request_hash(operation: str, payload: dict[str, Any]) -> str:
     canonical = json.dumps([operation, payload], sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def key_lock(scope: str, key: str) -> int:
+    """The number of a key's PostgreSQL advisory lock: 64 bits of a hash of scope and key."""
+    digest = hashlib.blake2b(f"{scope}\n{key}".encode(), digest_size=8, person=b"idem-key")
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+def lock_key_column(name: str = "key_lock") -> Any:
+    """A column that takes the key's lock (bound as `name`) for a statement that also locks
+    the member's account: PostgreSQL computes it before it locks the row (`hold_key`)."""
+    return func.pg_advisory_xact_lock(bindparam(name, type_=BigInteger)).label("held_key")
+
+
+_HOLD_KEY = select(lock_key_column())
+
+
+async def hold_key(session: AsyncSession, *, scope: str, key: str) -> None:
+    """Lock the key for this transaction, before the member's account (always in this order,
+    so two transactions never wait on each other): another transaction with the same key, for
+    whichever member, waits here until this one ends, then finds its record. PostgreSQL only:
+    SQLite has one writer at a time."""
+    connection = await core(session)
+    if connection.postgres:
+        await connection.execute(_HOLD_KEY, {"key_lock": key_lock(scope, key)})
 
 
 # Built once: the till asks on every write. Columns, not objects: a record is never changed.

@@ -882,6 +882,7 @@ async def adjust_points(
     scope = f"staff:{actor.staff_id}"
     now = clock.now()
     async with db.transaction() as session:
+        await idempotency.hold_key(session, scope=scope, key=key)  # before the account
         account = await lock_account(session, target)
         stored = await idempotency.replay(
             session, member_id=target, scope=scope, key=key, operation="adjustPoints", digest=digest

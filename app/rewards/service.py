@@ -373,7 +373,9 @@ async def redeem_voucher(
         peek = await session.scalar(select(Voucher).where(col(Voucher.code) == canonical))
         if peek is None:
             raise VoucherNotFound(field="code")
-        # The member's lock serialises two tills taking one voucher, and the key's replays.
+        # The member's lock serialises two tills taking one voucher, and the key's replays;
+        # the key's lock, the key used for two members' vouchers.
+        await idempotency.hold_key(session, scope=scope, key=key)
         account = await ledger_service.lock_account(session, peek.member_id)
         stored = await idempotency.replay(
             session, member_id=account.member_id, scope=scope, key=key,

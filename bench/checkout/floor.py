@@ -9,7 +9,8 @@ fifth purchase of a till redeeming 100 points, a fresh receipt number and idempo
 
   scan (autocommit)   1 member by card number  2 the account  3 INSERT the checkout
   complete (one transaction: BEGIN ... COMMIT)
-                      1 the checkout and its account FOR UPDATE (one statement)
+                      1 the idempotency key's advisory lock, the checkout and its
+                        account FOR UPDATE (one statement)
                       2 the idempotency record  3 INSERT the purchase  4 INSERT its 3 lines
                       redeeming: the oldest lots, UPDATE the lot, INSERT the lot movement
                       5 INSERT the entries (earn, and redeem; one statement, hash-chained)
@@ -44,6 +45,7 @@ from typing import Any
 
 import asyncpg
 
+from app.idempotency.service import key_lock
 from app.kit.hashing import chain_hash
 from app.kit.ids import new_id
 
@@ -187,14 +189,16 @@ async def complete(
     ).hexdigest()
     now = dt.datetime.now(dt.UTC)
     async with conn.transaction():
-        # The checkout and its member's account, locked, in one statement (as the app does).
+        # The idempotency key's lock, then the checkout and its member's account, locked, in
+        # one statement (as the app does).
         account = await conn.fetchrow(
             "SELECT c.member_id, c.staff_id, c.store_id, c.expires_at, a.available, a.pending, "
             "a.debt, a.lifetime_earned, a.entry_count, a.last_entry_hash, a.tier_code, "
-            "a.version, a.last_purchase_at, a.prev_purchase_at FROM checkouts c "
-            "JOIN member_accounts a ON a.member_id = c.member_id WHERE c.id = $1 "
-            "FOR UPDATE OF a",
+            "a.version, a.last_purchase_at, a.prev_purchase_at, pg_advisory_xact_lock($2) "
+            "FROM checkouts c JOIN member_accounts a ON a.member_id = c.member_id "
+            "WHERE c.id = $1 FOR UPDATE OF a",
             checkout_id,
+            key_lock(scope, key),
         )
         if account is None or account["staff_id"] != staff_id or account["expires_at"] <= now:
             raise FloorError("checkout not usable")

@@ -336,6 +336,80 @@ async def test_one_key_with_other_input_is_refused_while_racing(db, settings, cl
     assert_ran_concurrently(db, connections)
 
 
+async def test_one_key_for_several_members_buys_once(db, settings, clock, connections):
+    # given: one cashier sends one key with six members' baskets at once (each member's account
+    # is a lock of its own: only the key can serialise them)
+    members = [await new_member(db, settings, clock, f"m{n}") for n in range(6)]
+    tills = [till for [till] in await open_tills(db, settings, clock, members, 1)]
+    calls = [
+        purchase(db, clock, till, f"R-{n}", 1000, key="one-key") for n, till in enumerate(tills)
+    ]
+
+    # when
+    results = await at_once(db, connections, calls)
+
+    # then: one purchase; the key is refused for every other member
+    [done] = successes(results)
+    assert errors_of(results) == [("IDEMPOTENCY_KEY_REUSED", "idempotencyKey")] * 5
+    counts = [await purchase_count(db, member) for member in members]
+    assert sorted(counts) == [0] * 5 + [1]
+    assert [(await account_of(db, member)).available for member in members] == [
+        10 * count for count in counts
+    ]
+    assert done.points_earned == 10
+    assert_ran_concurrently(db, connections)
+
+
+async def test_one_key_for_several_members_refunds_and_adjusts_once(
+    db, settings, clock, connections
+):
+    # given: four members with a 100.00 purchase each; one cashier refunds 10.00 of each with
+    # one key, and an admin adjusts each by 5 points with one key, all at once
+    members = [await new_member(db, settings, clock, f"r{n}") for n in range(4)]
+    tills = [till for [till] in await open_tills(db, settings, clock, members, 1)]
+    bought = [await purchase(db, clock, till, f"R-{n}", 10000)() for n, till in enumerate(tills)]
+    operator = await admin(db, settings, clock)
+    calls = [
+        refund(db, clock, till, receipt.purchase_id, 1000, "one-refund-key")
+        for till, receipt in zip(tills, bought, strict=True)
+    ] + [adjust(db, clock, operator, member, 5, "one-adjust-key") for member in members]
+
+    # when
+    results = await at_once(db, connections, calls)
+
+    # then: one refund and one adjustment; the key is refused for the three other members
+    refunds, adjustments = results[:4], results[4:]
+    assert len(successes(refunds)) == 1 and len(successes(adjustments)) == 1
+    assert errors_of(results) == [("IDEMPOTENCY_KEY_REUSED", "idempotencyKey")] * 6
+    balances = sorted([(await account_of(db, member)).available for member in members])
+    assert sum(balances) == 4 * 100 - 10 + 5
+    assert_ran_concurrently(db, connections)
+
+
+async def test_one_key_for_a_purchase_and_a_refund_never_deadlocks(
+    db, settings, clock, connections
+):
+    # given: one member with a 100.00 purchase; one cashier sends a new purchase and a refund of
+    # the old one with one key at once, in ten rounds (both lock the key, then the account: the
+    # purchase in one statement, the refund in two; in the other order they would deadlock)
+    member = await new_member(db, settings, clock)
+    [[till]] = await open_tills(db, settings, clock, [member], 1)
+    bought = await purchase(db, clock, till, "R-0", 10000)()
+    for n in range(10):
+        calls = [
+            purchase(db, clock, till, f"R-{n + 1}", 1000, key=f"key-{n}"),
+            refund(db, clock, till, bought.purchase_id, 100, f"key-{n}"),
+        ]
+
+        # when
+        results = await at_once(db, connections, calls)
+
+        # then: one of the two, the other refused
+        assert len(successes(results)) == 1
+        assert errors_of(results) == [("IDEMPOTENCY_KEY_REUSED", "idempotencyKey")]
+    assert_ran_concurrently(db, connections)
+
+
 async def test_expiry_job_while_tills_take_points_expires_exactly_the_due_points(
     db, settings, clock, connections
 ):

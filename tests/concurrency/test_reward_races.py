@@ -177,6 +177,39 @@ async def test_one_voucher_at_two_tills(db, settings, clock, connections):
     assert_ran_concurrently(db, connections)
 
 
+async def test_one_key_for_three_members_vouchers_takes_one(db, settings, clock, connections):
+    # given: one cashier sends one key with three members' vouchers at once
+    store = await create_store(db, clock)
+    staff = await create_staff(
+        db, settings, clock, email="till@example.com", store_ids=[str(store.id)]
+    )
+    till = StaffActor(staff.id, "CASHIER", frozenset({store.id}))
+    reward = await new_reward(db, clock)
+    codes = []
+    for n in range(3):
+        _, member = await create_member(db, settings, clock, email=f"m{n}@example.com")
+        await give(db, clock, member, 200)
+        issued = await rewards_service.redeem_reward(
+            db, MemberActor(member.id), clock, reward_id=str(reward.id), idempotency_key="k"
+        )
+        codes.append(issued.voucher.code)
+    calls = [
+        lambda code=code: rewards_service.redeem_voucher(
+            db, till, clock, code=code, store_id=str(store.id), idempotency_key="one-key"
+        )
+        for code in codes
+    ]
+
+    # when
+    results = await at_once(db, connections, calls)
+
+    # then: one voucher taken; the key is refused for the two other members
+    assert len(wins(results)) == 1
+    assert codes_of(results) == ["IDEMPOTENCY_KEY_REUSED"] * 2
+    assert await count(db, Voucher, col(Voucher.used_at).is_not(None)) == 1
+    assert_ran_concurrently(db, connections)
+
+
 async def test_parallel_donations_from_one_member(db, settings, clock, connections):
     # given: 1 000 points; 20 donations of 70 at once (14 fit)
     _, member = await create_member(db, settings, clock, email="ann@example.com")
