@@ -92,7 +92,7 @@ class LiveSubscription:
     ) -> AsyncGenerator[BalanceChange, None]:
         actor = info.context.actor
         assert isinstance(actor, MemberActor)  # IsMember
-        with live_service.subscribe(actor.member_id) as updates:
+        async with live_service.subscribe(actor.member_id) as updates:
             async for update in updates:
                 yield BalanceChange.from_update(update)
 

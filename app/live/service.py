@@ -2,11 +2,15 @@
 delivered to the member's open subscriptions in every server process once it commits.
 
 PostgreSQL: `announce_balance` runs `SELECT pg_notify('balance_changed', <json>)` in the
-writer's transaction, so the notification leaves on commit and never for a rollback. Every
-server process LISTENs on one dedicated connection (`listening`, for the app's lifetime) and
-fans out to its own subscribers; a change made through any process, the CLI or the worker
-reaches them all. SQLite: no NOTIFY, and one server process: the update is published
-in-process once the transaction has committed (`app.db.after_commit`); nothing runs before.
+writer's transaction, so the notification leaves on commit and never for a rollback. A server
+process LISTENs on one dedicated connection (`listening`, set up for the app's lifetime) while
+it has subscribers, and fans out to them; a change made through any process, the CLI or the
+worker reaches them all. The connection opens with the process's first subscription (which
+waits for it, so that no later change is missed) and closes `IDLE_SECONDS` after the last one
+ends: every notification wakes every listening connection, in PostgreSQL and in its process,
+and a process that serves only tills has no one to hand them to (bench/README.md, run 27).
+SQLite: no NOTIFY, and one server process: the update is published in-process once the
+transaction has committed (`app.db.after_commit`); nothing runs before.
 
 Each update is the member's whole balance (available, pending, tier) with the reason for the
 change, so a subscriber that dropped older updates still shows the latest state.
@@ -14,10 +18,11 @@ change, so a subscriber that dropped older updates still shows the latest state.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
@@ -110,23 +115,67 @@ async def announce_balance(session: AsyncSession, account: Account, reason: Reas
         after_commit(session, partial(publish, update))
 
 
-@contextmanager
-def subscribe(member_id: uuid.UUID) -> Iterator[broker.Subscription[BalanceUpdate]]:
-    """The member's balance updates in this process while the block runs."""
-    with BALANCES.subscribe(member_id) as updates:
-        yield updates
+@asynccontextmanager
+async def subscribe(member_id: uuid.UUID) -> AsyncIterator[broker.Subscription[BalanceUpdate]]:
+    """The member's balance updates while the block runs: every change committed after the
+    block has begun (on PostgreSQL, it begins once this process LISTENs: `CONNECT_WAIT_SECONDS`
+    at most, after which the listener's updates arrive as soon as it connects)."""
+    try:
+        with BALANCES.subscribe(member_id) as updates:
+            await _wake_listeners()
+            yield updates
+    finally:
+        _rest_listeners_when_idle()
 
 
-# -- the PostgreSQL listener: one per process and database ----------------------------------------
+# -- the PostgreSQL listener: one per process and database, while the process has subscribers -----
+
+IDLE_SECONDS = 60.0  # how long a listener stays connected after the last subscription ends
+CONNECT_WAIT_SECONDS = 5.0  # how long a new subscription waits for its process's LISTEN
 
 
 @dataclass
 class _Listening:
     listener: broker.Listener
     users: int = 0
+    rest: asyncio.TimerHandle | None = None  # the listener's stop, once idle
 
 
 _listeners: dict[str, _Listening] = {}
+
+
+async def _wake_listeners() -> None:
+    """Start this process's listeners (a subscription has begun) and wait until they LISTEN."""
+    for entry in _listeners.values():
+        if entry.rest is not None:
+            entry.rest.cancel()
+            entry.rest = None
+        entry.listener.start()
+    for entry in list(_listeners.values()):
+        with suppress(TimeoutError):  # the database is away: the listener keeps trying
+            await asyncio.wait_for(entry.listener.connected.wait(), CONNECT_WAIT_SECONDS)
+
+
+def _rest_listeners_when_idle() -> None:
+    """With no subscription left in the process, stop its listeners `IDLE_SECONDS` from now
+    (unless a subscription begins before)."""
+    if BALANCES.subscriber_count():
+        return
+    loop = asyncio.get_running_loop()
+    for entry in _listeners.values():
+        if entry.rest is None:
+            entry.rest = loop.call_later(IDLE_SECONDS, _rest, entry)
+
+
+def _rest(entry: _Listening) -> None:
+    entry.rest = None
+    if not BALANCES.subscriber_count():
+        task = asyncio.get_running_loop().create_task(entry.listener.stop())
+        _resting.add(task)
+        task.add_done_callback(_resting.discard)
+
+
+_resting: set[asyncio.Task[None]] = set()  # the stops under way (the loop keeps weak references)
 
 
 def connect_kwargs(url: URL) -> dict[str, Any]:
@@ -143,7 +192,8 @@ def connect_kwargs(url: URL) -> dict[str, Any]:
 async def listening(db: Database) -> AsyncIterator[broker.Listener | None]:
     """While the block runs (the app's lifespan), updates NOTIFYed by any process reach this
     process's subscribers. On PostgreSQL one LISTEN connection per process and database, shared
-    by the apps running in the process; nothing to do on SQLite."""
+    by the apps running in the process, connected while the process has subscribers (see the
+    module's text); nothing to do on SQLite."""
     if db.is_sqlite:
         yield None
         return
@@ -152,7 +202,8 @@ async def listening(db: Database) -> AsyncIterator[broker.Listener | None]:
     entry = _listeners.get(key)
     if entry is None:
         entry = _listeners[key] = _Listening(broker.Listener(kwargs, CHANNEL, _receive))
-        entry.listener.start()
+        if BALANCES.subscriber_count():
+            entry.listener.start()
     entry.users += 1
     try:
         yield entry.listener
@@ -160,6 +211,8 @@ async def listening(db: Database) -> AsyncIterator[broker.Listener | None]:
         entry.users -= 1
         if entry.users == 0:
             del _listeners[key]
+            if entry.rest is not None:
+                entry.rest.cancel()
             await entry.listener.stop()
 
 

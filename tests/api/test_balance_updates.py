@@ -74,8 +74,6 @@ async def server(settings: Settings, db: Database, clock: FakeClock) -> AsyncIte
     await until(lambda: served.started or task.done())
     assert served.started
     port = served.servers[0].sockets[0].getsockname()[1]
-    if not db.is_sqlite:
-        await until(lambda: live_service.stats().listeners_connected == 1)
     try:
         yield Served(http=f"http://127.0.0.1:{port}", ws=f"ws://127.0.0.1:{port}/graphql")
     finally:
@@ -147,7 +145,13 @@ async def subscription(
         await until(
             lambda: live_service.BALANCES.subscriber_count(uuid.UUID(member_id)) == before + 1
         )
+        await until(listening)  # (the server answers nothing when it is)
         yield ws
+
+
+def listening() -> bool:
+    """Whether every LISTEN connection of this process is up (none on SQLite)."""
+    return all(entry.listener.connected.is_set() for entry in live_service._listeners.values())
 
 
 def change(available: int, pending: int, reason: str, tier: str = "BRONZE") -> dict[str, Any]:
@@ -442,53 +446,99 @@ async def test_a_rolled_back_change_announces_nothing(db, settings, clock):
     # given
     _, member = await create_member(db, settings, clock)
     member_id = member.id
-    async with live_service.listening(db) as listener:
-        if listener is not None:
-            await until(listener.connected.is_set)
-        with live_service.subscribe(member_id) as updates:
-            # when
-            with pytest.raises(RuntimeError):
-                async with db.transaction() as session:
-                    account = await ledger_service.lock_account(session, member_id)
-                    await live_service.announce_balance(
-                        session, account, live_service.Reason.ADJUSTMENT
-                    )
-                    assert len(updates) == 0  # nothing before the commit
-                    raise RuntimeError("the use case failed")
+    async with (
+        live_service.listening(db) as listener,
+        live_service.subscribe(member_id) as updates,
+    ):
+        assert listener is None or listener.connected.is_set()  # subscribing waited for it
+        # when
+        with pytest.raises(RuntimeError):
             async with db.transaction() as session:
                 account = await ledger_service.lock_account(session, member_id)
-                await live_service.announce_balance(session, account, live_service.Reason.BONUS)
+                await live_service.announce_balance(
+                    session, account, live_service.Reason.ADJUSTMENT
+                )
+                assert len(updates) == 0  # nothing before the commit
+                raise RuntimeError("the use case failed")
+        async with db.transaction() as session:
+            account = await ledger_service.lock_account(session, member_id)
+            await live_service.announce_balance(session, account, live_service.Reason.BONUS)
 
-            # then: the first update to arrive is the committed one
-            first = await asyncio.wait_for(updates.get(), WAIT)
-            assert (first.member_id, first.reason) == (member_id, live_service.Reason.BONUS)
-            assert len(updates) == 0
+        # then: the first update to arrive is the committed one
+        first = await asyncio.wait_for(updates.get(), WAIT)
+        assert (first.member_id, first.reason) == (member_id, live_service.Reason.BONUS)
+        assert len(updates) == 0
 
 
 @pytest.mark.postgres_only
 async def test_the_listener_reconnects_when_its_connection_is_cut(
     server, client, db, settings, clock
 ):
-    # given
+    # given: a subscription, and its process's LISTEN connection cut
     till = await open_till(client, db, settings, clock)
     (entry,) = live_service._listeners.values()
     listener = entry.listener
-    admin = await asyncpg.connect(_pg_dsn(settings.database_url, db.engine.url.database or ""))
-    try:
-        cut = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND application_name = $1",
-            live_service.LISTENER_NAME,
-        )
-    finally:
-        await admin.close()
-    assert cut == 1
-
-    # when
-    await until(lambda: listener.connections == 2 and listener.connected.is_set())
     async with subscription(server.ws, till.member_token, till.member_id) as ws:
+        assert await listeners_in_database(settings, db) == 1
+        admin = await asyncpg.connect(_pg_dsn(settings.database_url, db.engine.url.database or ""))
+        try:
+            cut = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = $1",
+                live_service.LISTENER_NAME,
+            )
+        finally:
+            await admin.close()
+        assert cut == 1
+
+        # when
+        await until(lambda: listener.connections == 2 and listener.connected.is_set())
         checkout = await checkout_for(client, till)
         await complete(client, till.cashier_token, purchase(checkout, "R-1", 20000))
 
         # then
         assert await ws.next_change() == change(200, 0, "PURCHASE")
+
+
+async def listeners_in_database(settings: Settings, db: Database) -> int:
+    """The LISTEN connections of the app in pg_stat_activity."""
+    admin = await asyncpg.connect(_pg_dsn(settings.database_url, db.engine.url.database or ""))
+    try:
+        return await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = $1",
+            live_service.LISTENER_NAME,
+        )
+    finally:
+        await admin.close()
+
+
+@pytest.mark.postgres_only
+async def test_a_process_listens_only_while_it_has_subscribers(
+    server, client, db, settings, clock, monkeypatch
+):
+    # given: the server is up; no member has subscribed (it serves tills only)
+    monkeypatch.setattr(live_service, "IDLE_SECONDS", 0.05)
+    till = await open_till(client, db, settings, clock)
+    checkout = await checkout_for(client, till)
+    await complete(client, till.cashier_token, purchase(checkout, "R-1", 20000))
+    assert await listeners_in_database(settings, db) == 0
+
+    # when: a member subscribes
+    async with subscription(server.ws, till.member_token, till.member_id) as ws:
+        # then: the process LISTENs, and the next change arrives
+        assert await listeners_in_database(settings, db) == 1
+        checkout = await checkout_for(client, till)
+        await complete(client, till.cashier_token, purchase(checkout, "R-2", 10000))
+        assert await ws.next_change() == change(300, 0, "PURCHASE")
+
+    # and when the last subscription has ended, it stops listening once idle
+    await until(lambda: live_service.BALANCES.subscriber_count() == 0)
+    await until(
+        lambda: not any(e.listener.connected.is_set() for e in live_service._listeners.values())
+    )
+    for _ in range(int(WAIT * 10)):
+        if await listeners_in_database(settings, db) == 0:
+            break
+        await asyncio.sleep(0.1)
+    assert await listeners_in_database(settings, db) == 0
