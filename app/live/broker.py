@@ -126,11 +126,19 @@ class Listener:
             self._task = asyncio.create_task(self._run(), name=f"listen {self.channel}")
 
     async def stop(self) -> None:
+        task = self.cancel()
+        if task is not None:
+            with suppress(asyncio.CancelledError):
+                await task
+
+    def cancel(self) -> asyncio.Task[None] | None:
+        """Stop listening now, without waiting for the connection to close: `connected` is
+        clear at once, and a `start()` from here on starts listening again."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+        self.connected.clear()
+        return task
 
     def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         try:
@@ -169,6 +177,7 @@ class Listener:
                     await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=10)
             log.warning("live: the LISTEN connection for %s was closed", self.channel)
         finally:
-            self.connected.clear()
+            if self._task is asyncio.current_task():  # (not cancelled and started again)
+                self.connected.clear()
             if not conn.is_closed():
                 conn.terminate()

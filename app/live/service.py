@@ -169,14 +169,10 @@ def _rest_listeners_when_idle() -> None:
 
 
 def _rest(entry: _Listening) -> None:
+    """Stop listening, at once: a subscription that begins right after starts it again."""
     entry.rest = None
     if not BALANCES.subscriber_count():
-        task = asyncio.get_running_loop().create_task(entry.listener.stop())
-        _resting.add(task)
-        task.add_done_callback(_resting.discard)
-
-
-_resting: set[asyncio.Task[None]] = set()  # the stops under way (the loop keeps weak references)
+        entry.listener.cancel()  # (its task closes the connection as it ends)
 
 
 def connect_kwargs(url: URL) -> dict[str, Any]:

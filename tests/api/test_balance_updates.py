@@ -471,6 +471,29 @@ async def test_a_rolled_back_change_announces_nothing(db, settings, clock):
 
 
 @pytest.mark.postgres_only
+async def test_a_subscription_as_its_process_stops_listening_gets_the_updates(db, settings, clock):
+    # given: a process that listened for a subscription, now over
+    _, member = await create_member(db, settings, clock)
+    async with live_service.listening(db):
+        async with live_service.subscribe(member.id):
+            pass
+        (entry,) = live_service._listeners.values()
+        assert entry.rest is not None
+        entry.rest.cancel()
+
+        # when: its idle time ends, and a subscription begins right then
+        live_service._rest(entry)
+        async with live_service.subscribe(member.id) as updates:
+            async with db.transaction() as session:
+                account = await ledger_service.lock_account(session, member.id)
+                await live_service.announce_balance(session, account, live_service.Reason.BONUS)
+
+            # then: it listens again, and the change arrives
+            update = await asyncio.wait_for(updates.get(), WAIT)
+            assert (update.member_id, update.reason) == (member.id, live_service.Reason.BONUS)
+
+
+@pytest.mark.postgres_only
 async def test_the_listener_reconnects_when_its_connection_is_cut(
     server, client, db, settings, clock
 ):
