@@ -48,10 +48,10 @@ def key_lock(scope: str, key: str) -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
-def lock_key_column(name: str = "key_lock") -> Any:
-    """A column that takes the key's lock (bound as `name`) for a statement that also locks
+def lock_key_column() -> Any:
+    """A column that takes the key's lock (bound as `key_lock`) for a statement that also locks
     the member's account: PostgreSQL computes it before it locks the row (`hold_key`)."""
-    return func.pg_advisory_xact_lock(bindparam(name, type_=BigInteger)).label("held_key")
+    return func.pg_advisory_xact_lock(bindparam("key_lock", type_=BigInteger)).label("held_key")
 
 
 _HOLD_KEY = select(lock_key_column())

@@ -8,7 +8,7 @@ it has subscribers, and fans out to them; a change made through any process, the
 worker reaches them all. The connection opens with the process's first subscription (which
 waits for it, so that no later change is missed) and closes `IDLE_SECONDS` after the last one
 ends: every notification wakes every listening connection, in PostgreSQL and in its process
-(some 65 microseconds of CPU each, bench/README.md, runs 27 - 29), and a process that serves
+(some 60 microseconds of CPU each: bench/README.md, runs 27 - 30), and a process that serves
 only tills has no one to hand them to.
 SQLite: no NOTIFY, and one server process: the update is published in-process once the
 transaction has committed (`app.db.after_commit`); nothing runs before.
